@@ -1,0 +1,167 @@
+#include "worker/engine/engine.h"
+
+#include <algorithm>
+#include <span>
+
+#include "base/log.h"
+
+namespace octet {
+
+Engine::Engine(const EngineConfig& config, ModelRunner& runner, const Tokenizer& tokenizer)
+    : config_(config),
+      runner_(runner),
+      tokenizer_(tokenizer),
+      eos_token_ids_(config.eos_token_ids.begin(), config.eos_token_ids.end()),
+      block_manager_(config.num_kv_blocks, config.block_size),
+      scheduler_(config.scheduler, block_manager_) {
+  PublishStats();
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Start() {
+  OCTET_CHECK(!thread_.joinable()) << "engine started twice";
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t Engine::Submit(EngineRequest request) {
+  int64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = next_seq_id_++;
+    auto seq = std::make_unique<Sequence>(id, std::move(request.request_id), std::move(request.prompt_token_ids),
+                                          std::move(request.sampling));
+    seq->sink = std::move(request.sink);
+    inbox_.push_back(std::move(seq));
+  }
+  cv_.notify_one();
+  return id;
+}
+
+void Engine::Cancel(int64_t seq_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancels_.push_back(seq_id);
+  }
+  cv_.notify_one();
+}
+
+void Engine::Loop() {
+  OCTET_LOG(INFO, "engine") << "engine loop started: " << config_.num_kv_blocks << " KV blocks of "
+                            << config_.block_size << " tokens, max " << config_.scheduler.max_num_seqs
+                            << " sequences, " << config_.scheduler.max_num_batched_tokens << " tokens per step";
+  while (TakeInbox()) Step();
+  // Stopping: whatever is still queued or running ends as cancelled.
+  std::vector<int64_t> ids;
+  for (auto& [id, request] : requests_) ids.push_back(id);
+  for (int64_t id : ids) FinishRequest(id, GenerationOutput{.finish_reason = FinishReason::kCancelled});
+  OCTET_LOG(INFO, "engine") << "engine loop stopped";
+}
+
+bool Engine::TakeInbox() {
+  std::vector<std::unique_ptr<Sequence>> inbox;
+  std::vector<int64_t> cancels;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || !inbox_.empty() || !cancels_.empty() || !scheduler_.empty(); });
+    if (stopping_) {
+      for (auto& seq : inbox_) requests_.emplace(seq->seq_id(), Request{std::move(seq), TextStream(tokenizer_, {})});
+      inbox_.clear();
+      return false;
+    }
+    inbox.swap(inbox_);
+    cancels.swap(cancels_);
+  }
+  for (auto& seq : inbox) {
+    const int64_t id = seq->seq_id();
+    Sequence* raw = seq.get();
+    requests_.emplace(id, Request{std::move(seq), TextStream(tokenizer_, raw->sampling().stop)});
+    scheduler_.Add(raw);
+  }
+  for (int64_t id : cancels) {
+    if (requests_.contains(id)) FinishRequest(id, GenerationOutput{.finish_reason = FinishReason::kCancelled});
+  }
+  return true;
+}
+
+void Engine::Step() {
+  const std::vector<ScheduledSequence> batch = scheduler_.Schedule();
+  if (batch.empty()) {
+    PublishStats();
+    return;
+  }
+  const std::vector<float> logits = runner_.Run(batch);
+  const size_t vocab = static_cast<size_t>(runner_.vocab_size());
+  size_t row = 0;
+  for (const ScheduledSequence& s : batch) {
+    Sequence& seq = *s.seq;
+    seq.set_num_cached_tokens(seq.num_cached_tokens() + s.num_new_tokens);
+    if (!s.sample) continue;
+    std::span<const float> row_logits(logits.data() + row * vocab, vocab);
+    ++row;
+    SampleResult sample = sampler_.Sample(row_logits, seq.sampling(), seq.rng());
+    seq.AppendToken(sample.token_id);
+    ProcessToken(requests_.at(seq.seq_id()), std::move(sample));
+  }
+  stats_.num_steps.fetch_add(1, std::memory_order_relaxed);
+  PublishStats();
+}
+
+bool Engine::ProcessToken(Request& request, SampleResult sample) {
+  Sequence& seq = *request.seq;
+  const SamplingParams& params = seq.sampling();
+  const int32_t token = sample.token_id;
+  GenerationOutput out;
+  out.token_ids.push_back(token);
+  if (params.logprobs > 0) out.logprobs.push_back(std::move(sample));
+
+  FinishReason finish = FinishReason::kNone;
+  const bool stop_token = (!params.ignore_eos && eos_token_ids_.contains(token)) ||
+                          std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
+                              params.stop_token_ids.end();
+  if (stop_token) {
+    finish = FinishReason::kStop;  // the stop token's own text is not part of the completion
+  } else if (request.text.Push(token)) {
+    finish = FinishReason::kStop;
+  } else if (seq.num_completion_tokens() >= params.max_tokens || seq.num_tokens() >= config_.max_model_len) {
+    finish = FinishReason::kLength;
+  }
+
+  out.text = request.text.Take(/*final=*/finish != FinishReason::kNone);
+  if (finish == FinishReason::kNone) {
+    seq.sink->Deliver(std::move(out));
+    return false;
+  }
+  out.finish_reason = finish;
+  FinishRequest(seq.seq_id(), std::move(out));
+  return true;
+}
+
+void Engine::FinishRequest(int64_t seq_id, GenerationOutput out) {
+  auto it = requests_.find(seq_id);
+  OCTET_CHECK(it != requests_.end()) << "finishing unknown sequence " << seq_id;
+  Sequence& seq = *it->second.seq;
+  scheduler_.Finish(&seq);
+  out.prompt_tokens = seq.num_prompt_tokens();
+  out.completion_tokens = seq.num_completion_tokens();
+  if (seq.sink) seq.sink->Deliver(std::move(out));
+  requests_.erase(it);
+}
+
+void Engine::PublishStats() {
+  stats_.num_running.store(static_cast<int32_t>(scheduler_.num_running()), std::memory_order_relaxed);
+  stats_.num_waiting.store(static_cast<int32_t>(scheduler_.num_waiting()), std::memory_order_relaxed);
+  stats_.num_free_blocks.store(block_manager_.num_free_blocks(), std::memory_order_relaxed);
+  stats_.num_preemptions.store(scheduler_.num_preemptions(), std::memory_order_relaxed);
+}
+
+}  // namespace octet

@@ -1,0 +1,103 @@
+// Engine: the one thread that owns scheduler, block manager and model runner. Requests come in from any thread
+// through Submit/Cancel; every step the engine schedules a batch, runs it, samples, and delivers each request's
+// new text to its OutputSink.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "worker/engine/block_manager.h"
+#include "worker/engine/model_runner.h"
+#include "worker/engine/output.h"
+#include "worker/engine/sampler.h"
+#include "worker/engine/scheduler.h"
+#include "worker/engine/sequence.h"
+#include "worker/engine/text_stream.h"
+#include "worker/tokenizer/tokenizer.h"
+
+namespace octet {
+
+struct EngineConfig {
+  SchedulerConfig scheduler;
+  int32_t num_kv_blocks = 0;
+  int32_t block_size = 16;
+  int32_t max_model_len = 0;           // prompt + completion tokens per sequence
+  std::vector<int32_t> eos_token_ids;  // the model's end-of-sequence tokens
+};
+
+struct EngineRequest {
+  std::string request_id;
+  std::vector<int32_t> prompt_token_ids;
+  SamplingParams sampling;
+  std::shared_ptr<OutputSink> sink;
+};
+
+// Counters read by health checks and metrics from other threads.
+struct EngineStats {
+  std::atomic<int32_t> num_running{0};
+  std::atomic<int32_t> num_waiting{0};
+  std::atomic<int32_t> num_free_blocks{0};
+  std::atomic<int64_t> num_steps{0};
+  std::atomic<int64_t> num_preemptions{0};
+};
+
+class Engine {
+ public:
+  Engine(const EngineConfig& config, ModelRunner& runner, const Tokenizer& tokenizer);
+  ~Engine();  // stops the thread; unfinished requests get FINISH_REASON_CANCELLED
+
+  void Start();
+  void Stop();
+
+  // Thread-safe. Queues a request; its outputs go to request.sink. Returns the id to cancel it with.
+  int64_t Submit(EngineRequest request);
+  // Thread-safe. The request finishes with kCancelled within one step and its KV blocks are freed.
+  void Cancel(int64_t seq_id);
+
+  const EngineConfig& config() const { return config_; }
+  const EngineStats& stats() const { return stats_; }
+  int32_t num_kv_blocks() const { return block_manager_.num_blocks(); }
+
+ private:
+  struct Request {
+    std::unique_ptr<Sequence> seq;
+    TextStream text;
+  };
+
+  void Loop();
+  // Moves submitted and cancelled requests in; waits while there is nothing to do. False when stopping.
+  bool TakeInbox();
+  void Step();
+  // Handles the token just sampled for `request`; returns true if it finished (and was delivered).
+  bool ProcessToken(Request& request, SampleResult sample);
+  void FinishRequest(int64_t seq_id, GenerationOutput out);
+  void PublishStats();
+
+  EngineConfig config_;
+  ModelRunner& runner_;
+  const Tokenizer& tokenizer_;
+  absl::flat_hash_set<int32_t> eos_token_ids_;
+  BlockManager block_manager_;
+  Scheduler scheduler_;
+  Sampler sampler_;
+  absl::flat_hash_map<int64_t, Request> requests_;  // engine thread only
+  EngineStats stats_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Sequence>> inbox_;  // guarded by mu_
+  std::vector<int64_t> cancels_;                  // guarded by mu_
+  bool stopping_ = false;                         // guarded by mu_
+  int64_t next_seq_id_ = 1;                       // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace octet

@@ -1,0 +1,73 @@
+#include "worker/engine/model_runner.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+
+namespace octet {
+
+KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size) {
+  KvCache cache;
+  cache.num_blocks = num_blocks;
+  cache.block_size = block_size;
+  for (int32_t l = 0; l < spec.num_layers; ++l) {
+    const Shape shape = {num_blocks, block_size, spec.num_kv_heads, spec.head_dim};
+    cache.k.push_back(backend.Zeros(backend.compute_dtype(), shape));
+    cache.v.push_back(backend.Zeros(backend.compute_dtype(), shape));
+  }
+  return cache;
+}
+
+std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch) {
+  const int32_t num_seqs = static_cast<int32_t>(batch.size());
+  const int32_t block_size = cache_.block_size;
+  std::vector<int32_t> input_ids, positions, slot_mapping, query_start{0}, context_lens, logit_rows;
+  size_t max_blocks = 1;
+  int32_t max_query_len = 0, max_context_len = 0;
+  for (const ScheduledSequence& s : batch) {
+    const Sequence& seq = *s.seq;
+    const int32_t begin = seq.num_cached_tokens();
+    const int32_t end = begin + s.num_new_tokens;
+    OCTET_CHECK(end <= seq.num_tokens() &&
+                static_cast<int32_t>(seq.block_table().size()) * block_size >= end)
+        << "sequence " << seq.request_id() << " scheduled past its tokens or blocks";
+    for (int32_t p = begin; p < end; ++p) {
+      input_ids.push_back(seq.token_ids()[p]);
+      positions.push_back(p);
+      slot_mapping.push_back(seq.block_table()[p / block_size] * block_size + p % block_size);
+    }
+    query_start.push_back(static_cast<int32_t>(input_ids.size()));
+    context_lens.push_back(end);
+    if (s.sample) logit_rows.push_back(static_cast<int32_t>(input_ids.size()) - 1);
+    max_blocks = std::max(max_blocks, seq.block_table().size());
+    max_query_len = std::max(max_query_len, s.num_new_tokens);
+    max_context_len = std::max(max_context_len, end);
+  }
+  std::vector<int32_t> block_tables(static_cast<size_t>(num_seqs) * max_blocks, 0);
+  for (int32_t b = 0; b < num_seqs; ++b) {
+    const std::vector<int32_t>& table = batch[b].seq->block_table();
+    std::copy(table.begin(), table.end(), block_tables.begin() + static_cast<size_t>(b) * max_blocks);
+  }
+
+  const int64_t t = static_cast<int64_t>(input_ids.size());
+  ForwardBatch fb;
+  fb.input_ids = backend_.Upload(DType::kI32, input_ids.data(), {t});
+  fb.positions = backend_.Upload(DType::kI32, positions.data(), {t});
+  fb.attention.num_seqs = num_seqs;
+  fb.attention.max_query_len = max_query_len;
+  fb.attention.max_context_len = max_context_len;
+  fb.attention.block_size = block_size;
+  fb.attention.query_start = backend_.Upload(DType::kI32, query_start.data(), {num_seqs + 1});
+  fb.attention.context_lens = backend_.Upload(DType::kI32, context_lens.data(), {num_seqs});
+  fb.attention.block_tables =
+      backend_.Upload(DType::kI32, block_tables.data(), {num_seqs, static_cast<int64_t>(max_blocks)});
+  fb.attention.slot_mapping = backend_.Upload(DType::kI32, slot_mapping.data(), {t});
+  fb.logit_rows = backend_.Upload(DType::kI32, logit_rows.data(), {static_cast<int64_t>(logit_rows.size())});
+
+  std::vector<float> logits(logit_rows.size() * static_cast<size_t>(model_.vocab_size()));
+  Tensor device_logits = model_.Forward(fb, cache_);  // [0, vocab] when only prefill chunks ran
+  backend_.Download(device_logits, logits.data());
+  return logits;
+}
+
+}  // namespace octet

@@ -1,0 +1,34 @@
+// ModelRunner: turns a scheduled batch into device inputs (ids, positions, paged-attention metadata), runs the
+// model, and brings back the logits of the sequences that sample this step.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "worker/engine/scheduler.h"
+#include "worker/model/model.h"
+#include "worker/runtime/backend.h"
+
+namespace octet {
+
+// Allocates the paged KV cache for `spec` on the backend.
+KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size);
+
+class ModelRunner {
+ public:
+  ModelRunner(Model& model, Backend& backend, KvCache cache)
+      : model_(model), backend_(backend), cache_(std::move(cache)) {}
+
+  // Runs one step. Returns fp32 logits [number of entries with sample = true, vocab], in batch order.
+  std::vector<float> Run(const std::vector<ScheduledSequence>& batch);
+
+  const KvCache& cache() const { return cache_; }
+  int32_t vocab_size() const { return model_.vocab_size(); }
+
+ private:
+  Model& model_;
+  Backend& backend_;
+  KvCache cache_;
+};
+
+}  // namespace octet

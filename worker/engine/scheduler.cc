@@ -1,0 +1,62 @@
+#include "worker/engine/scheduler.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+
+namespace octet {
+
+std::vector<ScheduledSequence> Scheduler::Schedule() {
+  std::vector<ScheduledSequence> batch;
+  int32_t token_budget = config_.max_num_batched_tokens;
+
+  // Running sequences first: decodes (1 token) and unfinished prefills (the next chunk).
+  for (size_t i = 0; i < running_.size() && token_budget > 0;) {
+    Sequence* seq = running_[i];
+    const int32_t remaining = seq->num_tokens() - seq->num_cached_tokens();
+    const int32_t n = std::min(remaining, token_budget);
+    // Make room by preempting the newest sequences, possibly this one.
+    while (!block_manager_.CanAppend(*seq, n) && running_.back() != seq) Preempt(running_.back());
+    if (!block_manager_.CanAppend(*seq, n)) {
+      Preempt(seq);  // it was the newest: it waits until memory frees up
+      break;
+    }
+    block_manager_.Append(*seq, n);
+    batch.push_back({seq, n, seq->num_cached_tokens() + n == seq->num_tokens()});
+    token_budget -= n;
+    ++i;
+  }
+
+  // Then admit waiting sequences in arrival order while there is room.
+  while (!waiting_.empty() && token_budget > 0 && static_cast<int32_t>(running_.size()) < config_.max_num_seqs) {
+    Sequence* seq = waiting_.front();
+    const int32_t remaining = seq->num_tokens() - seq->num_cached_tokens();
+    const int32_t n = std::min(remaining, token_budget);
+    if (!block_manager_.CanAppend(*seq, n)) break;  // keep arrival order: no overtaking
+    waiting_.pop_front();
+    block_manager_.Append(*seq, n);
+    seq->set_status(SequenceStatus::kRunning);
+    running_.push_back(seq);
+    batch.push_back({seq, n, seq->num_cached_tokens() + n == seq->num_tokens()});
+    token_budget -= n;
+  }
+  return batch;
+}
+
+void Scheduler::Preempt(Sequence* seq) {
+  OCTET_LOG(DEBUG, "scheduler") << "preempting " << seq->request_id() << " (" << seq->num_tokens() << " tokens)";
+  running_.erase(std::find(running_.begin(), running_.end(), seq));
+  block_manager_.Deallocate(*seq);  // also resets num_cached_tokens: recomputed on readmission
+  seq->set_status(SequenceStatus::kWaiting);
+  waiting_.push_front(seq);
+  ++num_preemptions_;
+}
+
+void Scheduler::Finish(Sequence* seq) {
+  if (auto it = std::find(running_.begin(), running_.end(), seq); it != running_.end()) running_.erase(it);
+  if (auto it = std::find(waiting_.begin(), waiting_.end(), seq); it != waiting_.end()) waiting_.erase(it);
+  if (!seq->block_table().empty()) block_manager_.Deallocate(*seq);
+  seq->set_status(SequenceStatus::kFinished);
+}
+
+}  // namespace octet

@@ -1,0 +1,54 @@
+// Scheduler: continuous batching with chunked prefill. Each step it decides which sequences run and how many of
+// their tokens; no device code, no locks (the engine thread owns it).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "worker/engine/block_manager.h"
+#include "worker/engine/sequence.h"
+
+namespace octet {
+
+struct SchedulerConfig {
+  int32_t max_num_seqs = 64;              // sequences running at once
+  int32_t max_num_batched_tokens = 2048;  // tokens per step (prefill chunks + decodes)
+};
+
+struct ScheduledSequence {
+  Sequence* seq;
+  int32_t num_new_tokens;  // tokens of this sequence computed this step, from seq->num_cached_tokens()
+  bool sample;             // the step reaches the sequence's last token: sample the next one
+};
+
+class Scheduler {
+ public:
+  Scheduler(const SchedulerConfig& config, BlockManager& block_manager)
+      : config_(config), block_manager_(block_manager) {}
+
+  void Add(Sequence* seq) { waiting_.push_back(seq); }
+  // The next step's batch; empty when nothing can run. Running sequences go first (they hold memory), then
+  // waiting ones are admitted in arrival order while tokens, sequence slots and KV blocks allow. When a running
+  // sequence cannot get a block, the most recently admitted one is preempted (its blocks freed; it is recomputed
+  // from the start when readmitted).
+  std::vector<ScheduledSequence> Schedule();
+  // Removes a finished (or cancelled) sequence from the queues and frees its blocks.
+  void Finish(Sequence* seq);
+
+  bool empty() const { return waiting_.empty() && running_.empty(); }
+  size_t num_waiting() const { return waiting_.size(); }
+  size_t num_running() const { return running_.size(); }
+  int64_t num_preemptions() const { return num_preemptions_; }
+
+ private:
+  void Preempt(Sequence* seq);
+
+  SchedulerConfig config_;
+  BlockManager& block_manager_;
+  std::deque<Sequence*> waiting_;
+  std::deque<Sequence*> running_;  // in admission order
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace octet
