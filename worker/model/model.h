@@ -1,0 +1,48 @@
+// Model: a causal LM forward over a flattened batch of sequences, written once against the Backend op interface.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "worker/runtime/backend.h"
+#include "worker/runtime/tensor.h"
+
+namespace octet {
+
+// The paged KV cache of the full-attention layers, on the backend's device.
+struct KvCache {
+  int32_t num_blocks = 0;
+  int32_t block_size = 0;
+  std::vector<Tensor> k;  // one per attention layer: [num_blocks, block_size, kv_heads, head_dim]
+  std::vector<Tensor> v;
+};
+
+// What a model needs to size its cache.
+struct KvCacheSpec {
+  int32_t num_layers = 0;  // layers with a KV cache
+  int32_t num_kv_heads = 0;
+  int32_t head_dim = 0;
+  // Bytes one token occupies across all layers (K and V).
+  int64_t BytesPerToken(DType dtype) const {
+    return 2LL * num_layers * num_kv_heads * head_dim * static_cast<int64_t>(DTypeSize(dtype));
+  }
+};
+
+// One forward step's inputs, already on the device.
+struct ForwardBatch {
+  Tensor input_ids;   // i32 [T]
+  Tensor positions;   // i32 [T]
+  AttentionBatch attention;
+  Tensor logit_rows;  // i32 [N]: rows of the batch whose next-token logits are wanted
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual KvCacheSpec kv_cache_spec() const = 0;
+  virtual int32_t vocab_size() const = 0;
+  // Runs the batch, writes K/V of its tokens into the cache, returns fp32 logits [N, vocab] on the device.
+  virtual Tensor Forward(const ForwardBatch& batch, KvCache& cache) = 0;
+};
+
+}  // namespace octet

@@ -1,0 +1,25 @@
+#include "worker/model/model_factory.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "worker/model/qwen3_model.h"
+
+namespace octet {
+
+absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& backend) {
+  LoadedModel loaded;
+  OCTET_ASSIGN_OR_RETURN(loaded.config, LoadModelConfig(model_dir));
+  OCTET_ASSIGN_OR_RETURN(loaded.checkpoint, Checkpoint::Open(model_dir));
+  switch (loaded.config.family) {
+    case ModelFamily::kQwen3: {
+      OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen3Model::Load(loaded.config, *loaded.checkpoint, backend));
+      break;
+    }
+    case ModelFamily::kQwen35:
+      return absl::UnimplementedError(
+          absl::StrCat("model_type ", loaded.config.model_type, " (Qwen3.5 hybrid) is not implemented yet"));
+  }
+  return loaded;
+}
+
+}  // namespace octet

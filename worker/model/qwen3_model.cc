@@ -1,0 +1,110 @@
+#include "worker/model/qwen3_model.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace octet {
+
+absl::StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::Load(const ModelConfig& config, const Checkpoint& checkpoint,
+                                                             Backend& backend) {
+  auto model = std::unique_ptr<Qwen3Model>(new Qwen3Model(config, backend));
+  WeightLoader w(checkpoint, backend);
+  const int64_t hidden = config.hidden_size;
+  const int64_t d = config.head_dim;
+  const int64_t hq = config.num_attention_heads;
+  const int64_t hk = config.num_key_value_heads;
+  const int64_t inter = config.intermediate_size;
+  const int64_t vocab = config.vocab_size;
+
+  OCTET_ASSIGN_OR_RETURN(model->embed_tokens_, w.Load("model.embed_tokens.weight", {vocab, hidden}));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string p = absl::StrCat("model.layers.", i, ".");
+    Layer layer;
+    OCTET_ASSIGN_OR_RETURN(layer.input_norm, w.Load(p + "input_layernorm.weight", {hidden}));
+    OCTET_ASSIGN_OR_RETURN(layer.q_proj, w.LoadLinear(p + "self_attn.q_proj.weight", hq * d, hidden));
+    OCTET_ASSIGN_OR_RETURN(layer.k_proj, w.LoadLinear(p + "self_attn.k_proj.weight", hk * d, hidden));
+    OCTET_ASSIGN_OR_RETURN(layer.v_proj, w.LoadLinear(p + "self_attn.v_proj.weight", hk * d, hidden));
+    OCTET_ASSIGN_OR_RETURN(layer.q_norm, w.Load(p + "self_attn.q_norm.weight", {d}));
+    OCTET_ASSIGN_OR_RETURN(layer.k_norm, w.Load(p + "self_attn.k_norm.weight", {d}));
+    OCTET_ASSIGN_OR_RETURN(layer.o_proj, w.LoadLinear(p + "self_attn.o_proj.weight", hidden, hq * d));
+    OCTET_ASSIGN_OR_RETURN(layer.post_attn_norm, w.Load(p + "post_attention_layernorm.weight", {hidden}));
+    OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj, w.LoadStackedLinear({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"},
+                                                                   {inter, inter}, hidden));
+    OCTET_ASSIGN_OR_RETURN(layer.down_proj, w.LoadLinear(p + "mlp.down_proj.weight", hidden, inter));
+    model->layers_.push_back(std::move(layer));
+  }
+  OCTET_ASSIGN_OR_RETURN(model->final_norm_, w.Load("model.norm.weight", {hidden}));
+  if (config.tie_word_embeddings || !w.Has("lm_head.weight")) {
+    if (!config.tie_word_embeddings) {
+      return absl::InvalidArgumentError("checkpoint has no lm_head.weight and tie_word_embeddings is false");
+    }
+    model->lm_head_ = LinearWeight{model->embed_tokens_};
+  } else {
+    OCTET_ASSIGN_OR_RETURN(model->lm_head_, w.LoadLinear("lm_head.weight", vocab, hidden));
+  }
+  return model;
+}
+
+KvCacheSpec Qwen3Model::kv_cache_spec() const {
+  return KvCacheSpec{static_cast<int32_t>(config_.num_hidden_layers), static_cast<int32_t>(config_.num_key_value_heads),
+                     static_cast<int32_t>(config_.head_dim)};
+}
+
+Tensor Qwen3Model::Forward(const ForwardBatch& batch, KvCache& cache) {
+  Backend& b = backend_;
+  const DType act = b.compute_dtype();
+  const int64_t t = batch.input_ids.numel();
+  const int64_t hidden = config_.hidden_size;
+  const int64_t d = config_.head_dim;
+  const int64_t hq = config_.num_attention_heads;
+  const int64_t hk = config_.num_key_value_heads;
+  const int64_t inter = config_.intermediate_size;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int32_t rotary_dim = static_cast<int32_t>(d);
+
+  Tensor h = b.Empty(act, {t, hidden});         // residual stream
+  Tensor x = b.Empty(act, {t, hidden});         // normed input of a block
+  Tensor q = b.Empty(act, {t, hq, d});
+  Tensor k = b.Empty(act, {t, hk, d});
+  Tensor v = b.Empty(act, {t, hk, d});
+  Tensor attn = b.Empty(act, {t, hq, d});
+  Tensor proj = b.Empty(act, {t, hidden});      // a block's output before the residual add
+  Tensor gate_up = b.Empty(act, {t, 2 * inter});
+  Tensor mlp_act = b.Empty(act, {t, inter});
+  Tensor q2 = q.View({t, hq * d}), k2 = k.View({t, hk * d}), v2 = v.View({t, hk * d});
+  Tensor q_rows = q.View({t * hq, d}), k_rows = k.View({t * hk, d});
+
+  b.Embedding(embed_tokens_, batch.input_ids, h);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    b.RmsNorm(h, layer.input_norm, eps, /*offset=*/false, x);
+    b.Linear(x, layer.q_proj, q2);
+    b.Linear(x, layer.k_proj, k2);
+    b.Linear(x, layer.v_proj, v2);
+    b.RmsNorm(q_rows, layer.q_norm, eps, false, q_rows);
+    b.RmsNorm(k_rows, layer.k_norm, eps, false, k_rows);
+    b.Rope(q, k, batch.positions, rotary_dim, static_cast<float>(config_.rope_theta));
+    b.StoreKv(k, v, batch.attention, cache.k[l], cache.v[l]);
+    b.PagedAttention(q, cache.k[l], cache.v[l], batch.attention, scale, attn);
+    b.Linear(attn.View({t, hq * d}), layer.o_proj, proj);
+    b.Add(h, proj, h);
+    b.RmsNorm(h, layer.post_attn_norm, eps, false, x);
+    b.Linear(x, layer.gate_up_proj, gate_up);
+    b.SiluMul(gate_up, mlp_act);
+    b.Linear(mlp_act, layer.down_proj, proj);
+    b.Add(h, proj, h);
+  }
+  // Only the rows that will be sampled go through the final norm and the LM head.
+  const int64_t n = batch.logit_rows.numel();
+  Tensor last = b.Empty(act, {n, hidden});
+  b.GatherRows(h, batch.logit_rows, last);
+  b.RmsNorm(last, final_norm_, eps, false, last);
+  Tensor logits = b.Empty(DType::kF32, {n, config_.vocab_size});
+  b.Linear(last, lm_head_, logits);
+  return logits;
+}
+
+}  // namespace octet

@@ -1,0 +1,77 @@
+// Backend: the op interface the model forward is written against, once, for every device.
+// The CPU backend runs kernels/cpu (the reference); the CUDA backend runs kernels/cuda and must match it.
+// Shapes in comments: T = tokens in the batch (all sequences flattened), H = heads, D = head dim.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "worker/runtime/dtype.h"
+#include "worker/runtime/tensor.h"
+
+namespace octet {
+
+// Where each sequence's tokens sit in a flattened batch and where its keys and values live in the paged cache.
+struct AttentionBatch {
+  int32_t num_seqs = 0;
+  int32_t max_query_len = 0;
+  int32_t max_context_len = 0;
+  int32_t block_size = 0;
+  Tensor query_start;      // i32 [num_seqs + 1]: sequence b's queries are rows query_start[b] .. query_start[b+1]
+  Tensor context_lens;     // i32 [num_seqs]: tokens in the cache for b after this step (cached + new)
+  Tensor block_tables;     // i32 [num_seqs, max_blocks_per_seq]: physical block ids (rest is padding)
+  Tensor slot_mapping;     // i32 [T]: cache slot (block * block_size + offset) each new token's K/V goes to
+};
+
+// A linear layer's weight [out_features, in_features], as the backend stores it.
+struct LinearWeight {
+  Tensor weight;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;
+  virtual Device device() const = 0;
+  // Element type of activations and of the math.
+  virtual DType compute_dtype() const = 0;
+
+  // Memory.
+  virtual Tensor Empty(DType dtype, Shape shape) = 0;
+  virtual Tensor Zeros(DType dtype, Shape shape) = 0;
+  // Copies host data of any floating dtype into a new device tensor of the backend's compute dtype
+  // (or of `dtype` for integer data: kI32 stays kI32).
+  virtual Tensor Upload(DType host_dtype, const void* host_data, Shape shape) = 0;
+  virtual LinearWeight UploadLinear(DType host_dtype, const void* host_data, Shape shape) = 0;
+  // Copies a device tensor to host memory laid out the same way.
+  virtual void Download(const Tensor& src, void* host_dst) = 0;
+  // Waits for all queued work.
+  virtual void Synchronize() = 0;
+
+  // out[t, :] = table[ids[t], :]                         ids i32 [T], table [V, hidden], out [T, hidden]
+  virtual void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
+  // Row-wise RMSNorm over the last dim: out = x / rms(x) * (offset ? 1 + w : w). x, out [R, C]; w [C].
+  virtual void RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) = 0;
+  // out = x @ w.T                                        x [T, in], w [out, in], out [T, out]
+  virtual void Linear(const Tensor& x, const LinearWeight& w, Tensor& out) = 0;
+  // Rotary embedding (rotate-half convention) on the first rotary_dim dims of every head, in place.
+  // q [T, Hq, D], k [T, Hk, D], positions i32 [T].
+  virtual void Rope(Tensor& q, Tensor& k, const Tensor& positions, int32_t rotary_dim, float theta) = 0;
+  // Writes this step's keys and values into the paged cache at batch.slot_mapping.
+  // k, v [T, Hk, D]; k_cache, v_cache [num_blocks, block_size, Hk, D].
+  virtual void StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, Tensor& k_cache,
+                       Tensor& v_cache) = 0;
+  // Causal attention of each sequence's new queries over its cached keys/values (prefill chunks and decodes
+  // mixed). q [T, Hq, D], out [T, Hq, D]; Hq a multiple of Hk.
+  virtual void PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                              const AttentionBatch& batch, float scale, Tensor& out) = 0;
+  // out = silu(gate_up[:, :I]) * gate_up[:, I:]          gate_up [T, 2I], out [T, I]
+  virtual void SiluMul(const Tensor& gate_up, Tensor& out) = 0;
+  // out = a + b (same shapes; out may alias a).
+  virtual void Add(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // out[i, :] = x[rows[i], :]                            rows i32 [N], out [N, C]
+  virtual void GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) = 0;
+};
+
+}  // namespace octet

@@ -1,0 +1,37 @@
+// CpuBackend: the Backend on the host, fp32 math over fp32 copies of the weights, ops from kernels/cpu.
+#pragma once
+
+#include "worker/runtime/backend.h"
+
+namespace octet {
+
+class CpuBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device::kCpu; }
+  DType compute_dtype() const override { return DType::kF32; }
+
+  Tensor Empty(DType dtype, Shape shape) override;
+  Tensor Zeros(DType dtype, Shape shape) override;
+  Tensor Upload(DType host_dtype, const void* host_data, Shape shape) override;
+  LinearWeight UploadLinear(DType host_dtype, const void* host_data, Shape shape) override;
+  void Download(const Tensor& src, void* host_dst) override;
+  void Synchronize() override {}
+
+  void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
+  void RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) override;
+  void Linear(const Tensor& x, const LinearWeight& w, Tensor& out) override;
+  void Rope(Tensor& q, Tensor& k, const Tensor& positions, int32_t rotary_dim, float theta) override;
+  void StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, Tensor& k_cache,
+               Tensor& v_cache) override;
+  void PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+                      float scale, Tensor& out) override;
+  void SiluMul(const Tensor& gate_up, Tensor& out) override;
+  void Add(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) override;
+};
+
+// Converts n host elements of a floating dtype (f32, f16, bf16) to fp32.
+void ConvertToFloat(DType dtype, const void* src, float* dst, int64_t n);
+
+}  // namespace octet

@@ -1,0 +1,83 @@
+#include "worker/server/generation_service.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "worker/server/generate_stream.h"
+
+namespace octet {
+namespace {
+
+const grpc::Status kNotReady(grpc::StatusCode::UNAVAILABLE, "the worker is still loading its model");
+
+std::string NewRequestId() {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat("req-", counter.fetch_add(1) + 1);
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc::CallbackServerContext* context,
+                                                                            const v1::GenerateRequest* request) {
+  if (!model_.ready.load()) return new RejectedStream(kNotReady);
+  EngineRequest r;
+  r.request_id = request->request_id().empty() ? NewRequestId() : request->request_id();
+  bool from_text = false;
+  switch (request->input_case()) {
+    case v1::GenerateRequest::kPrompt:
+      from_text = true;
+      if (request->prompt().empty()) {
+        return new RejectedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "`prompt` must not be empty"));
+      }
+      r.prompt_token_ids = model_.tokenizer->Encode(request->prompt());
+      break;
+    case v1::GenerateRequest::kPromptTokenIds:
+      r.prompt_token_ids.assign(request->prompt_token_ids().ids().begin(), request->prompt_token_ids().ids().end());
+      break;
+    default:
+      return new RejectedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                             "one of `prompt` or `prompt_token_ids` is required"));
+  }
+  if (absl::Status s = ValidatePrompt(r.prompt_token_ids, from_text, model_.limits); !s.ok()) {
+    return new RejectedStream(ToGrpcStatus(s));
+  }
+  absl::StatusOr<SamplingParams> sampling =
+      ValidateSampling(request->sampling(), static_cast<int32_t>(r.prompt_token_ids.size()), model_.limits);
+  if (!sampling.ok()) return new RejectedStream(ToGrpcStatus(sampling.status()));
+  r.sampling = *std::move(sampling);
+  return new GenerateStream(*model_.engine, *model_.tokenizer, std::move(r));
+}
+
+grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContext* context,
+                                                      const v1::TokenizeRequest* request,
+                                                      v1::TokenizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!model_.ready.load()) {
+    reactor->Finish(kNotReady);
+    return reactor;
+  }
+  const std::vector<int32_t> ids = model_.tokenizer->Encode(request->text());
+  response->mutable_token_ids()->Add(ids.begin(), ids.end());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerContext* context,
+                                                          const v1::GetModelInfoRequest* request,
+                                                          v1::ModelInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!model_.ready.load()) {
+    reactor->Finish(kNotReady);
+    return reactor;
+  }
+  *response = model_.info;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace octet

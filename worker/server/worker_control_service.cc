@@ -1,0 +1,24 @@
+#include "worker/server/worker_control_service.h"
+
+namespace octet {
+
+grpc::ServerUnaryReactor* WorkerControlService::GetLoad(grpc::CallbackServerContext* context,
+                                                         const v1::GetLoadRequest* request,
+                                                         v1::WorkerLoad* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!model_.ready.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker is still loading its model"));
+    return reactor;
+  }
+  const EngineStats& stats = model_.engine->stats();
+  response->set_num_running(stats.num_running.load());
+  response->set_num_waiting(stats.num_waiting.load());
+  response->set_num_free_kv_blocks(stats.num_free_blocks.load());
+  response->set_num_total_kv_blocks(model_.engine->num_kv_blocks());
+  response->set_num_steps(stats.num_steps.load());
+  response->set_num_preemptions(stats.num_preemptions.load());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace octet

@@ -1,0 +1,114 @@
+// octet-worker: serves one model over gRPC (octet.v1.Generation, grpc.health.v1, reflection).
+// Starts listening at once (health NOT_SERVING, requests UNAVAILABLE), loads and warms the model, then SERVING.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "worker/server/generation_service.h"
+#include "worker/server/worker_control_service.h"
+#include "worker/server/worker_runtime.h"
+
+ABSL_FLAG(std::string, model, "", "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
+ABSL_FLAG(std::string, served_model_name, "", "Model name reported to clients (default: the folder's name)");
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
+ABSL_FLAG(int32_t, port, 50051, "Port to listen on (0 picks a free one)");
+ABSL_FLAG(int32_t, max_model_len, 0, "Context length: prompt + completion tokens (0 = the model's maximum)");
+ABSL_FLAG(int32_t, block_size, 16, "Tokens per KV cache block");
+ABSL_FLAG(int32_t, num_kv_blocks, 0, "KV cache blocks (0 = sized from --kv_cache_memory_bytes)");
+ABSL_FLAG(int64_t, kv_cache_memory_bytes, int64_t{1} << 30, "Memory for the KV cache when --num_kv_blocks is 0");
+ABSL_FLAG(int32_t, max_num_seqs, 64, "Sequences running at once");
+ABSL_FLAG(int32_t, max_num_batched_tokens, 2048, "Tokens per engine step (prefill chunk size)");
+
+namespace octet {
+namespace {
+
+int Run() {
+  const std::string model_dir = absl::GetFlag(FLAGS_model);
+  if (model_dir.empty()) {
+    std::fprintf(stderr, "octet-worker: --model is required\n");
+    return 2;
+  }
+  // Signals are taken by sigwait below, so block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ServedModel served;
+  GenerationService service(served);
+  WorkerControlService control(served);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  const std::string address = absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.RegisterService(&control);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    OCTET_LOG(ERROR, "worker") << "cannot listen on " << address;
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  OCTET_LOG(INFO, "worker") << "listening on port " << port << "; loading " << model_dir;
+
+  WorkerOptions options;
+  options.model_dir = model_dir;
+  options.served_model_name = absl::GetFlag(FLAGS_served_model_name);
+  if (options.served_model_name.empty()) {
+    options.served_model_name = std::filesystem::path(model_dir).lexically_normal().filename().string();
+    if (options.served_model_name.empty()) {
+      options.served_model_name = std::filesystem::path(model_dir).lexically_normal().parent_path().filename();
+    }
+  }
+  options.max_model_len = absl::GetFlag(FLAGS_max_model_len);
+  options.block_size = absl::GetFlag(FLAGS_block_size);
+  options.num_kv_blocks = absl::GetFlag(FLAGS_num_kv_blocks);
+  options.kv_cache_memory_bytes = absl::GetFlag(FLAGS_kv_cache_memory_bytes);
+  options.scheduler.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
+  options.scheduler.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
+
+  absl::StatusOr<std::unique_ptr<WorkerRuntime>> runtime = WorkerRuntime::Create(options);
+  if (!runtime.ok()) {
+    OCTET_LOG(ERROR, "worker") << "cannot serve " << model_dir << ": " << runtime.status().message();
+    server->Shutdown();
+    return 1;
+  }
+  (*runtime)->Publish(served);
+  health->SetServingStatus(true);
+  std::fprintf(stderr, "octet-worker: serving %s on %s:%d\n", options.served_model_name.c_str(),
+               absl::GetFlag(FLAGS_host).c_str(), port);
+  std::fflush(stderr);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  OCTET_LOG(INFO, "worker") << "signal " << signal_number << ": draining and shutting down";
+  health->SetServingStatus(false);
+  served.ready.store(false);
+  (*runtime)->engine().Stop();  // open streams end as cancelled
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return 0;
+}
+
+}  // namespace
+}  // namespace octet
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("octet-worker --model DIR [--port N]: serve a model over gRPC");
+  absl::ParseCommandLine(argc, argv);
+  return octet::Run();
+}

@@ -1,0 +1,127 @@
+#include "worker/server/worker_runtime.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "worker/runtime/cpu_backend.h"
+
+namespace octet {
+namespace {
+
+// Collects one request's outputs and signals when it finishes (used for warm-up).
+class WaitSink final : public OutputSink {
+ public:
+  void Deliver(GenerationOutput output) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (output.finish_reason != FinishReason::kNone) {
+      finish_ = output.finish_reason;
+      cv_.notify_all();
+    }
+  }
+  FinishReason Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return finish_ != FinishReason::kNone; });
+    return finish_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  FinishReason finish_ = FinishReason::kNone;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const WorkerOptions& options) {
+  auto rt = std::unique_ptr<WorkerRuntime>(new WorkerRuntime());
+  rt->options_ = options;
+  if (options.block_size <= 0) return absl::InvalidArgumentError("--block_size must be >= 1");
+  rt->backend_ = std::make_unique<CpuBackend>();
+
+  OCTET_ASSIGN_OR_RETURN(rt->tokenizer_, Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
+  OCTET_ASSIGN_OR_RETURN(rt->loaded_, LoadModel(options.model_dir, *rt->backend_));
+  const ModelConfig& config = rt->loaded_.config;
+  Model& model = *rt->loaded_.model;
+  if (rt->tokenizer_->vocab_size() > model.vocab_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer.json has ", rt->tokenizer_->vocab_size(),
+                                                   " tokens but the model's vocabulary is ", model.vocab_size()));
+  }
+
+  int32_t max_model_len = static_cast<int32_t>(config.max_position_embeddings);
+  if (options.max_model_len > 0) max_model_len = std::min(max_model_len, options.max_model_len);
+  if (max_model_len <= 1) return absl::InvalidArgumentError("the context length must be at least 2 tokens");
+
+  // KV cache: as many blocks as the memory budget allows, but no more than max_num_seqs full contexts need.
+  const KvCacheSpec spec = model.kv_cache_spec();
+  const int32_t bs = options.block_size;
+  int64_t num_blocks = options.num_kv_blocks;
+  if (num_blocks <= 0) {
+    const int64_t bytes_per_block = spec.BytesPerToken(rt->backend_->compute_dtype()) * bs;
+    const int64_t needed = int64_t{options.scheduler.max_num_seqs} * ((max_model_len + bs - 1) / bs);
+    num_blocks = std::min(options.kv_cache_memory_bytes / std::max<int64_t>(bytes_per_block, 1), needed);
+  }
+  if (num_blocks < 1) return absl::ResourceExhaustedError("the KV cache budget does not hold a single block");
+  // A sequence can never hold more tokens than the whole cache.
+  max_model_len = static_cast<int32_t>(std::min<int64_t>(max_model_len, num_blocks * bs));
+
+  rt->runner_ = std::make_unique<ModelRunner>(
+      model, *rt->backend_, AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs));
+  EngineConfig engine_config;
+  engine_config.scheduler = options.scheduler;
+  engine_config.num_kv_blocks = static_cast<int32_t>(num_blocks);
+  engine_config.block_size = bs;
+  engine_config.max_model_len = max_model_len;
+  engine_config.eos_token_ids = config.eos_token_ids;
+  rt->engine_ = std::make_unique<Engine>(engine_config, *rt->runner_, *rt->tokenizer_);
+  rt->engine_->Start();
+
+  rt->limits_.vocab_size = model.vocab_size();
+  rt->limits_.max_model_len = max_model_len;
+  v1::ModelInfo& info = rt->info_;
+  info.set_model_name(options.served_model_name);
+  info.set_architecture(config.model_type);
+  info.set_context_length(max_model_len);
+  info.set_weight_dtype(config.dtype ? std::string(DTypeName(*config.dtype)) : "unknown");
+  info.set_compute_dtype(std::string(DTypeName(rt->backend_->compute_dtype())));
+  info.set_kv_cache_dtype(std::string(DTypeName(rt->backend_->compute_dtype())));
+  info.set_vocab_size(model.vocab_size());
+  info.set_backend(std::string(rt->backend_->name()));
+
+  OCTET_RETURN_IF_ERROR(rt->WarmUp());
+  OCTET_LOG(INFO, "worker") << "model " << config.model_type << " loaded: " << config.num_hidden_layers
+                            << " layers, context " << max_model_len << ", " << num_blocks << " KV blocks of " << bs
+                            << " tokens on " << rt->backend_->name();
+  return rt;
+}
+
+WorkerRuntime::~WorkerRuntime() {
+  if (engine_) engine_->Stop();
+}
+
+absl::Status WorkerRuntime::WarmUp() {
+  auto sink = std::make_shared<WaitSink>();
+  EngineRequest request;
+  request.request_id = "warmup";
+  request.prompt_token_ids = {0};
+  request.sampling.max_tokens = 1;
+  request.sampling.temperature = 0.0f;
+  request.sampling.ignore_eos = true;
+  request.sink = sink;
+  engine_->Submit(std::move(request));
+  if (sink->Wait() != FinishReason::kLength) return absl::InternalError("the warm-up request did not complete");
+  return absl::OkStatus();
+}
+
+void WorkerRuntime::Publish(ServedModel& served) const {
+  served.tokenizer = tokenizer_.get();
+  served.engine = engine_.get();
+  served.limits = limits_;
+  served.info = info_;
+  served.ready.store(true);
+}
+
+}  // namespace octet

@@ -1,0 +1,53 @@
+// WorkerRuntime: everything a worker serves with — backend, tokenizer, model, KV cache, model runner, engine —
+// built from the command-line options, warmed up, and described for the services.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/engine.h"
+#include "worker/engine/model_runner.h"
+#include "worker/model/model_factory.h"
+#include "worker/runtime/backend.h"
+#include "worker/server/served_model.h"
+#include "worker/tokenizer/tokenizer.h"
+
+namespace octet {
+
+struct WorkerOptions {
+  std::string model_dir;
+  std::string served_model_name;
+  int32_t max_model_len = 0;  // 0 = the model's max_position_embeddings
+  int32_t block_size = 16;
+  int32_t num_kv_blocks = 0;  // 0 = from kv_cache_memory_bytes
+  int64_t kv_cache_memory_bytes = int64_t{1} << 30;
+  SchedulerConfig scheduler;
+};
+
+class WorkerRuntime {
+ public:
+  // Loads, allocates, starts the engine and runs one warm-up request through it.
+  static absl::StatusOr<std::unique_ptr<WorkerRuntime>> Create(const WorkerOptions& options);
+  ~WorkerRuntime();
+
+  // Fills `served` and marks it ready.
+  void Publish(ServedModel& served) const;
+  Engine& engine() { return *engine_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+
+ private:
+  WorkerRuntime() = default;
+  absl::Status WarmUp();
+
+  WorkerOptions options_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  LoadedModel loaded_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<Engine> engine_;
+  RequestLimits limits_;
+  v1::ModelInfo info_;
+};
+
+}  // namespace octet
