@@ -9,12 +9,16 @@
 
 namespace octet {
 
-// The paged KV cache of the full-attention layers, on the backend's device.
+// A sequence's memory on the device: the paged KV cache of the full-attention layers, and for hybrid models the
+// recurrent state of the linear-attention (Gated DeltaNet) layers, one slot per running sequence.
 struct KvCache {
   int32_t num_blocks = 0;
   int32_t block_size = 0;
   std::vector<Tensor> k;  // one per attention layer: [num_blocks, block_size, kv_heads, head_dim]
   std::vector<Tensor> v;
+  int32_t num_state_slots = 0;
+  std::vector<Tensor> conv_state;       // one per linear-attention layer: [slots, conv_channels, conv_kernel - 1]
+  std::vector<Tensor> recurrent_state;  // one per linear-attention layer: [slots, v_heads, k_dim, v_dim], fp32
 };
 
 // What a model needs to size its cache.
@@ -22,9 +26,23 @@ struct KvCacheSpec {
   int32_t num_layers = 0;  // layers with a KV cache
   int32_t num_kv_heads = 0;
   int32_t head_dim = 0;
+  // Hybrid models: layers with a recurrent state instead of KV, and its shape.
+  int32_t num_recurrent_layers = 0;
+  int32_t conv_channels = 0;
+  int32_t conv_kernel = 0;
+  int32_t v_heads = 0;
+  int32_t k_dim = 0;
+  int32_t v_dim = 0;
+
   // Bytes one token occupies across all layers (K and V).
   int64_t BytesPerToken(DType dtype) const {
     return 2LL * num_layers * num_kv_heads * head_dim * static_cast<int64_t>(DTypeSize(dtype));
+  }
+  // Bytes one sequence's recurrent state occupies across all layers (conv state in `dtype`, delta state fp32).
+  int64_t BytesPerStateSlot(DType dtype) const {
+    return int64_t{num_recurrent_layers} *
+           (int64_t{conv_channels} * (conv_kernel - 1) * static_cast<int64_t>(DTypeSize(dtype)) +
+            int64_t{v_heads} * k_dim * v_dim * 4);
   }
 };
 

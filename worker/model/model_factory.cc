@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "worker/model/qwen3_5_model.h"
 #include "worker/model/qwen3_model.h"
 
 namespace octet {
@@ -15,9 +16,10 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& bac
       OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen3Model::Load(loaded.config, *loaded.checkpoint, backend));
       break;
     }
-    case ModelFamily::kQwen35:
-      return absl::UnimplementedError(
-          absl::StrCat("model_type ", loaded.config.model_type, " (Qwen3.5 hybrid) is not implemented yet"));
+    case ModelFamily::kQwen35: {
+      OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen35Model::Load(loaded.config, *loaded.checkpoint, backend));
+      break;
+    }
   }
   return loaded;
 }
