@@ -17,4 +17,18 @@ void Add(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
+void SplitQueryGate(const float* qg, float* q, float* gate, int64_t tokens, int64_t heads, int64_t head_dim) {
+  for (int64_t r = 0; r < tokens * heads; ++r) {
+    const float* src = qg + r * 2 * head_dim;
+    for (int64_t d = 0; d < head_dim; ++d) {
+      q[r * head_dim + d] = src[d];
+      gate[r * head_dim + d] = src[head_dim + d];
+    }
+  }
+}
+
+void SigmoidGate(const float* x, const float* gate, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] / (1.0f + std::exp(-gate[i]));
+}
+
 }  // namespace octet::cpu

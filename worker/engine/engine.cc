@@ -13,7 +13,8 @@ Engine::Engine(const EngineConfig& config, ModelRunner& runner, const Tokenizer&
       tokenizer_(tokenizer),
       eos_token_ids_(config.eos_token_ids.begin(), config.eos_token_ids.end()),
       block_manager_(config.num_kv_blocks, config.block_size),
-      scheduler_(config.scheduler, block_manager_) {
+      state_slots_(config.num_state_slots > 0 ? std::make_unique<StateSlotPool>(config.num_state_slots) : nullptr),
+      scheduler_(config.scheduler, block_manager_, state_slots_.get()) {
   PublishStats();
 }
 

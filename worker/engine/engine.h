@@ -20,6 +20,7 @@
 #include "worker/engine/sampler.h"
 #include "worker/engine/scheduler.h"
 #include "worker/engine/sequence.h"
+#include "worker/engine/state_slot_pool.h"
 #include "worker/engine/text_stream.h"
 #include "worker/tokenizer/tokenizer.h"
 
@@ -30,6 +31,7 @@ struct EngineConfig {
   int32_t num_kv_blocks = 0;
   int32_t block_size = 16;
   int32_t max_model_len = 0;           // prompt + completion tokens per sequence
+  int32_t num_state_slots = 0;         // hybrid models: recurrent-state slots (0 for attention-only models)
   std::vector<int32_t> eos_token_ids;  // the model's end-of-sequence tokens
 };
 
@@ -86,6 +88,7 @@ class Engine {
   const Tokenizer& tokenizer_;
   absl::flat_hash_set<int32_t> eos_token_ids_;
   BlockManager block_manager_;
+  std::unique_ptr<StateSlotPool> state_slots_;  // null unless the model is hybrid
   Scheduler scheduler_;
   Sampler sampler_;
   absl::flat_hash_map<int64_t, Request> requests_;  // engine thread only

@@ -6,7 +6,8 @@
 
 namespace octet {
 
-KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size) {
+KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size,
+                        int32_t num_state_slots) {
   KvCache cache;
   cache.num_blocks = num_blocks;
   cache.block_size = block_size;
@@ -15,13 +16,22 @@ KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_b
     cache.k.push_back(backend.Zeros(backend.compute_dtype(), shape));
     cache.v.push_back(backend.Zeros(backend.compute_dtype(), shape));
   }
+  if (spec.num_recurrent_layers > 0) {
+    cache.num_state_slots = num_state_slots;
+    for (int32_t l = 0; l < spec.num_recurrent_layers; ++l) {
+      cache.conv_state.push_back(
+          backend.Zeros(backend.compute_dtype(), {num_state_slots, spec.conv_channels, spec.conv_kernel - 1}));
+      cache.recurrent_state.push_back(
+          backend.Zeros(DType::kF32, {num_state_slots, spec.v_heads, spec.k_dim, spec.v_dim}));
+    }
+  }
   return cache;
 }
 
 std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch) {
   const int32_t num_seqs = static_cast<int32_t>(batch.size());
   const int32_t block_size = cache_.block_size;
-  std::vector<int32_t> input_ids, positions, slot_mapping, query_start{0}, context_lens, logit_rows;
+  std::vector<int32_t> input_ids, positions, slot_mapping, query_start{0}, context_lens, logit_rows, state_slots;
   size_t max_blocks = 1;
   int32_t max_query_len = 0, max_context_len = 0;
   for (const ScheduledSequence& s : batch) {
@@ -38,6 +48,7 @@ std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch)
     }
     query_start.push_back(static_cast<int32_t>(input_ids.size()));
     context_lens.push_back(end);
+    state_slots.push_back(seq.state_slot());
     if (s.sample) logit_rows.push_back(static_cast<int32_t>(input_ids.size()) - 1);
     max_blocks = std::max(max_blocks, seq.block_table().size());
     max_query_len = std::max(max_query_len, s.num_new_tokens);
@@ -62,6 +73,7 @@ std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch)
   fb.attention.block_tables =
       backend_.Upload(DType::kI32, block_tables.data(), {num_seqs, static_cast<int64_t>(max_blocks)});
   fb.attention.slot_mapping = backend_.Upload(DType::kI32, slot_mapping.data(), {t});
+  fb.attention.state_slots = backend_.Upload(DType::kI32, state_slots.data(), {num_seqs});
   fb.logit_rows = backend_.Upload(DType::kI32, logit_rows.data(), {static_cast<int64_t>(logit_rows.size())});
 
   std::vector<float> logits(logit_rows.size() * static_cast<size_t>(model_.vocab_size()));

@@ -11,8 +11,9 @@
 
 namespace octet {
 
-// Allocates the paged KV cache for `spec` on the backend.
-KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size);
+// Allocates the paged KV cache (and, for hybrid models, `num_state_slots` recurrent-state slots) on the backend.
+KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size,
+                        int32_t num_state_slots = 0);
 
 class ModelRunner {
  public:

@@ -33,6 +33,11 @@ std::vector<ScheduledSequence> Scheduler::Schedule() {
     const int32_t remaining = seq->num_tokens() - seq->num_cached_tokens();
     const int32_t n = std::min(remaining, token_budget);
     if (!block_manager_.CanAppend(*seq, n)) break;  // keep arrival order: no overtaking
+    if (state_slots_ != nullptr) {
+      const std::optional<int32_t> slot = state_slots_->Acquire();
+      if (!slot) break;
+      seq->set_state_slot(*slot);
+    }
     waiting_.pop_front();
     block_manager_.Append(*seq, n);
     seq->set_status(SequenceStatus::kRunning);
@@ -47,6 +52,7 @@ void Scheduler::Preempt(Sequence* seq) {
   OCTET_LOG(DEBUG, "scheduler") << "preempting " << seq->request_id() << " (" << seq->num_tokens() << " tokens)";
   running_.erase(std::find(running_.begin(), running_.end(), seq));
   block_manager_.Deallocate(*seq);  // also resets num_cached_tokens: recomputed on readmission
+  ReleaseStateSlot(seq);
   seq->set_status(SequenceStatus::kWaiting);
   waiting_.push_front(seq);
   ++num_preemptions_;
@@ -56,7 +62,15 @@ void Scheduler::Finish(Sequence* seq) {
   if (auto it = std::find(running_.begin(), running_.end(), seq); it != running_.end()) running_.erase(it);
   if (auto it = std::find(waiting_.begin(), waiting_.end(), seq); it != waiting_.end()) waiting_.erase(it);
   if (!seq->block_table().empty()) block_manager_.Deallocate(*seq);
+  ReleaseStateSlot(seq);
   seq->set_status(SequenceStatus::kFinished);
+}
+
+void Scheduler::ReleaseStateSlot(Sequence* seq) {
+  if (state_slots_ != nullptr && seq->state_slot() >= 0) {
+    state_slots_->Release(seq->state_slot());
+    seq->set_state_slot(-1);
+  }
 }
 
 }  // namespace octet

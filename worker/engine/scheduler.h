@@ -8,6 +8,7 @@
 
 #include "worker/engine/block_manager.h"
 #include "worker/engine/sequence.h"
+#include "worker/engine/state_slot_pool.h"
 
 namespace octet {
 
@@ -24,8 +25,10 @@ struct ScheduledSequence {
 
 class Scheduler {
  public:
-  Scheduler(const SchedulerConfig& config, BlockManager& block_manager)
-      : config_(config), block_manager_(block_manager) {}
+  // state_slots: the recurrent-state slots of a hybrid model (null for attention-only models). A sequence holds
+  // one from admission until it finishes or is preempted, so slots bound how many sequences run at once.
+  Scheduler(const SchedulerConfig& config, BlockManager& block_manager, StateSlotPool* state_slots = nullptr)
+      : config_(config), block_manager_(block_manager), state_slots_(state_slots) {}
 
   void Add(Sequence* seq) { waiting_.push_back(seq); }
   // The next step's batch; empty when nothing can run. Running sequences go first (they hold memory), then
@@ -43,9 +46,11 @@ class Scheduler {
 
  private:
   void Preempt(Sequence* seq);
+  void ReleaseStateSlot(Sequence* seq);
 
   SchedulerConfig config_;
   BlockManager& block_manager_;
+  StateSlotPool* state_slots_;
   std::deque<Sequence*> waiting_;
   std::deque<Sequence*> running_;  // in admission order
   int64_t num_preemptions_ = 0;

@@ -50,6 +50,10 @@ class Sequence {
     return (num_tokens + block_size - 1) / block_size;
   }
 
+  // Recurrent-state slot of a hybrid model's sequence while it runs; -1 when it holds none.
+  int32_t state_slot() const { return state_slot_; }
+  void set_state_slot(int32_t slot) { state_slot_ = slot; }
+
   SequenceStatus status() const { return status_; }
   void set_status(SequenceStatus s) { status_ = s; }
 
@@ -63,6 +67,7 @@ class Sequence {
   int32_t num_prompt_tokens_;
   int32_t num_cached_tokens_ = 0;
   std::vector<int32_t> block_table_;
+  int32_t state_slot_ = -1;
   SequenceStatus status_ = SequenceStatus::kWaiting;
   SamplingParams sampling_;
   std::mt19937_64 rng_;

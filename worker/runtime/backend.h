@@ -21,6 +21,7 @@ struct AttentionBatch {
   Tensor context_lens;     // i32 [num_seqs]: tokens in the cache for b after this step (cached + new)
   Tensor block_tables;     // i32 [num_seqs, max_blocks_per_seq]: physical block ids (rest is padding)
   Tensor slot_mapping;     // i32 [T]: cache slot (block * block_size + offset) each new token's K/V goes to
+  Tensor state_slots;      // i32 [num_seqs]: recurrent-state slot of each sequence (hybrid models only)
 };
 
 // A linear layer's weight [out_features, in_features], as the backend stores it.
@@ -72,6 +73,26 @@ class Backend {
   virtual void Add(const Tensor& a, const Tensor& b, Tensor& out) = 0;
   // out[i, :] = x[rows[i], :]                            rows i32 [N], out [N, C]
   virtual void GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) = 0;
+
+  // Gated attention (Qwen3.5): split the per-head [q | gate] projection, and out = x * sigmoid(gate).
+  // qg [T, H, 2D] -> q, gate [T, H, D].
+  virtual void SplitQueryGate(const Tensor& qg, Tensor& q, Tensor& gate) = 0;
+  virtual void SigmoidGate(const Tensor& x, const Tensor& gate, Tensor& out) = 0;
+
+  // Gated DeltaNet (Qwen3.5's linear attention). Sequences are laid out as in `batch`; each owns the recurrent
+  // state slot batch.state_slots[b], reset when the sequence has no earlier tokens.
+  // Depthwise causal conv + SiLU: x, out [T, C]; w [C, K]; conv_state [slots, C, K - 1].
+  virtual void CausalConv1dSilu(const Tensor& x, const Tensor& w, const AttentionBatch& batch, Tensor& conv_state,
+                                Tensor& out) = 0;
+  // beta = sigmoid(b); g = -exp(a_log) * softplus(a + dt_bias).   a, b, g, beta [T, Hv]; a_log, dt_bias [Hv].
+  virtual void GdnGates(const Tensor& a, const Tensor& b, const Tensor& a_log, const Tensor& dt_bias, Tensor& g,
+                        Tensor& beta) = 0;
+  // The delta rule over an fp32 state, q/k L2-normalised inside. qkv [T, 2 * Hk * Dk + Hv * Dv];
+  // g, beta [T, Hv]; state [slots, Hv, Dk, Dv]; out [T, Hv, Dv].
+  virtual void GatedDeltaRule(const Tensor& qkv, const Tensor& g, const Tensor& beta, const AttentionBatch& batch,
+                              int32_t k_heads, int32_t k_dim, Tensor& state, Tensor& out) = 0;
+  // out = w * rmsnorm(x) * silu(z), row-wise over the last dim.   x, z, out [R, C]; w [C].
+  virtual void RmsNormGated(const Tensor& x, const Tensor& z, const Tensor& w, float eps, Tensor& out) = 0;
 };
 
 }  // namespace octet

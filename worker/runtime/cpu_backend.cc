@@ -5,7 +5,9 @@
 #include "base/log.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/embedding.h"
+#include "kernels/cpu/gated_delta.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
@@ -126,6 +128,54 @@ void CpuBackend::GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) {
   CheckF32(x, "GatherRows input");
   const int64_t cols = x.dim(-1);
   cpu::GatherRows(x.data_as<float>(), rows.data_as<int32_t>(), out.data_as<float>(), rows.numel(), cols);
+}
+
+void CpuBackend::SplitQueryGate(const Tensor& qg, Tensor& q, Tensor& gate) {
+  const int64_t d = q.dim(-1);
+  OCTET_CHECK(qg.numel() == 2 * q.numel() && q.numel() == gate.numel()) << "SplitQueryGate shapes "
+                                                                          << qg.DebugString() << " " << q.DebugString();
+  cpu::SplitQueryGate(qg.data_as<float>(), q.data_as<float>(), gate.data_as<float>(), 1, q.numel() / d, d);
+}
+
+void CpuBackend::SigmoidGate(const Tensor& x, const Tensor& gate, Tensor& out) {
+  OCTET_CHECK(x.numel() == gate.numel() && x.numel() == out.numel()) << "SigmoidGate shapes";
+  cpu::SigmoidGate(x.data_as<float>(), gate.data_as<float>(), out.data_as<float>(), x.numel());
+}
+
+void CpuBackend::CausalConv1dSilu(const Tensor& x, const Tensor& w, const AttentionBatch& batch, Tensor& conv_state,
+                                  Tensor& out) {
+  const int64_t channels = x.dim(-1);
+  OCTET_CHECK(w.dim(0) == channels && conv_state.dim(1) == channels && conv_state.dim(2) == w.dim(1) - 1)
+      << "CausalConv1dSilu shapes " << x.DebugString() << " " << w.DebugString() << " " << conv_state.DebugString();
+  cpu::CausalConv1dSilu(x.data_as<float>(), w.data_as<float>(), batch.query_start.data_as<int32_t>(),
+                        batch.context_lens.data_as<int32_t>(), batch.state_slots.data_as<int32_t>(), batch.num_seqs,
+                        channels, w.dim(1), conv_state.data_as<float>(), out.data_as<float>());
+}
+
+void CpuBackend::GdnGates(const Tensor& a, const Tensor& b, const Tensor& a_log, const Tensor& dt_bias, Tensor& g,
+                          Tensor& beta) {
+  const int64_t heads = a_log.numel();
+  cpu::GdnGates(a.data_as<float>(), b.data_as<float>(), a_log.data_as<float>(), dt_bias.data_as<float>(),
+                a.numel() / heads, heads, g.data_as<float>(), beta.data_as<float>());
+}
+
+void CpuBackend::GatedDeltaRule(const Tensor& qkv, const Tensor& g, const Tensor& beta, const AttentionBatch& batch,
+                                int32_t k_heads, int32_t k_dim, Tensor& state, Tensor& out) {
+  const int64_t v_heads = out.dim(1), v_dim = out.dim(2);
+  OCTET_CHECK(qkv.dim(-1) == 2 * k_heads * k_dim + v_heads * v_dim && state.dim(1) == v_heads &&
+              state.dim(2) == k_dim && state.dim(3) == v_dim && v_heads % k_heads == 0)
+      << "GatedDeltaRule shapes " << qkv.DebugString() << " " << state.DebugString() << " " << out.DebugString();
+  cpu::GatedDeltaRule(qkv.data_as<float>(), g.data_as<float>(), beta.data_as<float>(),
+                      batch.query_start.data_as<int32_t>(), batch.context_lens.data_as<int32_t>(),
+                      batch.state_slots.data_as<int32_t>(), batch.num_seqs, k_heads, v_heads, k_dim, v_dim,
+                      state.data_as<float>(), out.data_as<float>());
+}
+
+void CpuBackend::RmsNormGated(const Tensor& x, const Tensor& z, const Tensor& w, float eps, Tensor& out) {
+  const int64_t cols = x.dim(-1);
+  OCTET_CHECK(z.numel() == x.numel() && w.numel() == cols && out.numel() == x.numel()) << "RmsNormGated shapes";
+  cpu::RmsNormGated(x.data_as<float>(), z.data_as<float>(), w.data_as<float>(), out.data_as<float>(),
+                    x.numel() / cols, cols, eps);
 }
 
 }  // namespace octet

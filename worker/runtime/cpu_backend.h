@@ -29,6 +29,15 @@ class CpuBackend final : public Backend {
   void SiluMul(const Tensor& gate_up, Tensor& out) override;
   void Add(const Tensor& a, const Tensor& b, Tensor& out) override;
   void GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) override;
+  void SplitQueryGate(const Tensor& qg, Tensor& q, Tensor& gate) override;
+  void SigmoidGate(const Tensor& x, const Tensor& gate, Tensor& out) override;
+  void CausalConv1dSilu(const Tensor& x, const Tensor& w, const AttentionBatch& batch, Tensor& conv_state,
+                        Tensor& out) override;
+  void GdnGates(const Tensor& a, const Tensor& b, const Tensor& a_log, const Tensor& dt_bias, Tensor& g,
+                Tensor& beta) override;
+  void GatedDeltaRule(const Tensor& qkv, const Tensor& g, const Tensor& beta, const AttentionBatch& batch,
+                      int32_t k_heads, int32_t k_dim, Tensor& state, Tensor& out) override;
+  void RmsNormGated(const Tensor& x, const Tensor& z, const Tensor& w, float eps, Tensor& out) override;
 };
 
 // Converts n host elements of a floating dtype (f32, f16, bf16) to fp32.

@@ -68,13 +68,17 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   // A sequence can never hold more tokens than the whole cache.
   max_model_len = static_cast<int32_t>(std::min<int64_t>(max_model_len, num_blocks * bs));
 
+  // Hybrid models: one recurrent-state slot per sequence that may run at once.
+  const int32_t num_state_slots = spec.num_recurrent_layers > 0 ? options.scheduler.max_num_seqs : 0;
   rt->runner_ = std::make_unique<ModelRunner>(
-      model, *rt->backend_, AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs));
+      model, *rt->backend_,
+      AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs, num_state_slots));
   EngineConfig engine_config;
   engine_config.scheduler = options.scheduler;
   engine_config.num_kv_blocks = static_cast<int32_t>(num_blocks);
   engine_config.block_size = bs;
   engine_config.max_model_len = max_model_len;
+  engine_config.num_state_slots = num_state_slots;
   engine_config.eos_token_ids = config.eos_token_ids;
   rt->engine_ = std::make_unique<Engine>(engine_config, *rt->runner_, *rt->tokenizer_);
   rt->engine_->Start();
