@@ -1,0 +1,83 @@
+// octet-router: the front door. Forwards octet.v1.Generation calls to a fixed list of workers.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "base/log.h"
+#include "router/router_server.h"
+#include "router/worker_pool.h"
+
+ABSL_FLAG(std::string, workers, "", "Comma-separated worker addresses, HOST:PORT each (required)");
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
+ABSL_FLAG(int, port, 50051, "Port to listen on; 0 picks a free one (printed once serving)");
+ABSL_FLAG(absl::Duration, health_check_interval, absl::Milliseconds(500), "Pause between worker health checks");
+ABSL_FLAG(absl::Duration, health_check_timeout, absl::Milliseconds(500),
+          "Deadline of one worker health check; a worker that misses it is unhealthy");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM/SIGINT, how long running calls may continue before they are cancelled");
+
+namespace {
+
+// The address a local client connects to (a wildcard bind is reachable on loopback).
+std::string ConnectHost(const std::string& host) {
+  if (host == "0.0.0.0" || host.empty()) return "127.0.0.1";
+  if (host == "::" || host == "[::]") return "[::1]";
+  return host;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "octet-router --workers HOST:PORT[,HOST:PORT...] [--port N]\n"
+      "Serves octet.v1.Generation, grpc.health.v1 and reflection; forwards each call to a healthy worker.");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "octet-router: unexpected argument '%s' (all options are --flags)\n", positional[1]);
+    return 2;
+  }
+
+  // SIGINT/SIGTERM are blocked in every thread (gRPC's threads inherit the mask, so block before any starts);
+  // the main thread takes them with sigwait and shuts down in order.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::vector<std::string>> workers = octet::router::ParseWorkerAddresses(absl::GetFlag(FLAGS_workers));
+  if (!workers.ok()) {
+    std::fprintf(stderr, "octet-router: %s\n", std::string(workers.status().message()).c_str());
+    return 2;
+  }
+  octet::router::RouterOptions options;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.workers = *std::move(workers);
+  options.pool.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
+  options.pool.health_check_timeout = absl::GetFlag(FLAGS_health_check_timeout);
+
+  absl::StatusOr<std::unique_ptr<octet::router::RouterServer>> router =
+      octet::router::RouterServer::Start(std::move(options));
+  if (!router.ok()) {
+    std::fprintf(stderr, "octet-router: %s\n", std::string(router.status().message()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "octet-router listening on %s:%d\n", ConnectHost(absl::GetFlag(FLAGS_host)).c_str(),
+               (*router)->port());
+  std::fflush(stderr);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  OCTET_LOG(INFO, "router") << "received " << strsignal(signal_number);
+  (*router)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  return 0;
+}

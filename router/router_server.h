@@ -1,0 +1,59 @@
+// RouterServer: the router's gRPC server (Generation, health, reflection) wired to its worker pool.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "router/generation_service.h"
+#include "router/inflight_calls.h"
+#include "router/routing_policy.h"
+#include "router/worker_pool.h"
+
+namespace octet::router {
+
+struct RouterOptions {
+  std::string host = "0.0.0.0";  // address to bind; "0.0.0.0" or "[::]" for all interfaces
+  int port = 0;                  // 0 picks a free port (see RouterServer::port())
+  std::vector<std::string> workers;
+  WorkerPoolOptions pool;
+};
+
+class RouterServer {
+ public:
+  // Health-checks the workers once, then starts serving. The health service reports SERVING (overall and for
+  // "octet.v1.Generation") while at least one worker is healthy.
+  static absl::StatusOr<std::unique_ptr<RouterServer>> Start(RouterOptions options);
+  ~RouterServer();  // Shutdown(absl::ZeroDuration()) unless already shut down
+
+  // The bound port (the chosen one when RouterOptions::port was 0).
+  int port() const { return port_; }
+  // Reports NOT_SERVING, stops taking calls, lets running calls finish for up to `grace` and then cancels them
+  // (and with them their worker calls), and finally stops the health watcher. Call once, from one thread.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  explicit RouterServer(RouterOptions options);
+  void OnHealthChange(size_t num_healthy);
+  void ApplyServingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_);
+
+  const RouterOptions options_;
+  std::unique_ptr<WorkerPool> pool_;
+  RoundRobinPolicy policy_;
+  InflightCalls inflight_;
+  std::unique_ptr<GenerationService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+
+  absl::Mutex health_mu_;
+  bool serving_ ABSL_GUARDED_BY(health_mu_) = false;
+  bool health_frozen_ ABSL_GUARDED_BY(health_mu_) = true;  // until the server exists, and again from Shutdown
+};
+
+}  // namespace octet::router

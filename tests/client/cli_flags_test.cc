@@ -1,0 +1,35 @@
+#include "client/cli_flags.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(int, max_tokens, 0, "test flag");
+ABSL_FLAG(float, top_p, 0.0f, "test flag");
+ABSL_FLAG(std::string, addr, "", "test flag");
+
+namespace octet::client {
+namespace {
+
+std::vector<std::string> Normalize(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  return NormalizeFlagNames(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(NormalizeFlagNames, SpellsDashedFlagNamesWithUnderscores) {
+  EXPECT_EQ(Normalize({"octet", "generate", "--max-tokens", "8", "--top-p=0.9", "-max-tokens=3", "hi"}),
+            (std::vector<std::string>{"octet", "generate", "--max_tokens", "8", "--top_p=0.9", "-max_tokens=3", "hi"}));
+}
+
+TEST(NormalizeFlagNames, LeavesEverythingElseAlone) {
+  const std::vector<std::string> args = {"octet",          "generate",      "--addr=a-b:1", "--max_tokens=2",
+                                         "--not-a-flag=1", "a-dashed-word", "--",           "--max-tokens"};
+  EXPECT_EQ(Normalize(args), args);
+}
+
+}  // namespace
+}  // namespace octet::client
