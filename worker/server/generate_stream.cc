@@ -39,24 +39,26 @@ std::string TokenText(const Tokenizer& tokenizer, int32_t id) {
 
 }  // namespace
 
-void StreamSink::Deliver(GenerationOutput output) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stream_ != nullptr) stream_->Push(std::move(output));
-}
-
-void StreamSink::Detach() {
-  std::lock_guard<std::mutex> lock(mu_);
-  stream_ = nullptr;
-}
-
 GenerateStream::GenerateStream(Engine& engine, const Tokenizer& tokenizer, EngineRequest request)
-    : engine_(engine), tokenizer_(tokenizer), request_id_(request.request_id) {
-  sink_ = std::make_shared<StreamSink>(this);
-  request.sink = sink_;
+    : engine_(engine), state_(std::make_shared<State>(this, tokenizer, request.request_id)) {
+  request.sink = state_;
   seq_id_ = engine_.Submit(std::move(request));
 }
 
-v1::GenerateResponse GenerateStream::ToResponse(GenerationOutput& out) const {
+void GenerateStream::OnWriteDone(bool ok) { state_->WriteDone(ok); }
+
+void GenerateStream::OnCancel() {
+  engine_.Cancel(seq_id_);  // frees the sequence's KV blocks within one engine step
+  state_->Cancelled();
+}
+
+void GenerateStream::OnDone() {
+  state_->Done();
+  engine_.Cancel(seq_id_);  // no-op if it already finished
+  delete this;
+}
+
+v1::GenerateResponse GenerateStream::State::ToResponse(GenerationOutput& out) const {
   v1::GenerateResponse r;
   r.set_request_id(request_id_);
   r.set_text(std::move(out.text));
@@ -81,62 +83,90 @@ v1::GenerateResponse GenerateStream::ToResponse(GenerationOutput& out) const {
   return r;
 }
 
-void GenerateStream::Push(GenerationOutput output) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (final_queued_) return;
-  const FinishReason finish = output.finish_reason;
-  if (finish == FinishReason::kError) {
-    final_queued_ = true;
-    final_status_ = grpc::Status(grpc::StatusCode::INTERNAL, std::string(output.status.message()));
-  } else if (finish == FinishReason::kCancelled) {
-    final_queued_ = true;
-    final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled");
-  } else {
-    queue_.push_back(ToResponse(output));
-    final_queued_ = finish != FinishReason::kNone;
+void GenerateStream::State::Deliver(GenerationOutput output) {
+  Action action;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (final_queued_ || finish_called_) return;
+    const FinishReason finish = output.finish_reason;
+    if (finish == FinishReason::kError) {
+      final_queued_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::INTERNAL, std::string(output.status.message()));
+    } else if (finish == FinishReason::kCancelled) {
+      final_queued_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled");
+    } else {
+      queue_.push_back(ToResponse(output));
+      final_queued_ = finish != FinishReason::kNone;
+    }
+    action = NextLocked();
   }
-  WriteNextLocked();
+  Act(action);
 }
 
-void GenerateStream::WriteNextLocked() {
-  if (writing_ || finish_called_) return;
+GenerateStream::Action GenerateStream::State::NextLocked() {
+  if (writing_ || finish_called_) return Action::kNone;
   if (!queue_.empty()) {
     in_flight_ = std::move(queue_.front());
     queue_.pop_front();
     writing_ = true;
-    StartWrite(&in_flight_);
-  } else if (final_queued_) {
+    return Action::kWrite;
+  }
+  if (final_queued_) {
     finish_called_ = true;
-    Finish(final_status_);
+    return Action::kFinish;
+  }
+  return Action::kNone;
+}
+
+void GenerateStream::State::Act(Action action) {
+  // No lock held: gRPC may run the next reaction (which takes mu_) on this thread.
+  switch (action) {
+    case Action::kNone:
+      return;
+    case Action::kWrite:
+      stream_->StartWrite(&in_flight_);
+      return;
+    case Action::kFinish:
+      stream_->Finish(final_status_);  // final_status_ no longer changes once finish_called_ is set
+      return;
   }
 }
 
-void GenerateStream::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(mu_);
-  writing_ = false;
-  if (!ok) {  // the client is gone
-    if (!finish_called_) {
+void GenerateStream::State::WriteDone(bool ok) {
+  Action action;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {  // the client is gone
+      if (finish_called_) return;
       finish_called_ = true;
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      action = Action::kFinish;
+    } else {
+      action = NextLocked();
     }
-    return;
   }
-  WriteNextLocked();
+  Act(action);
 }
 
-void GenerateStream::OnCancel() {
-  engine_.Cancel(seq_id_);  // frees the sequence's KV blocks within one engine step
+void GenerateStream::State::Cancelled() {
+  Action action = Action::kNone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!writing_ && !finish_called_) {  // with a write in flight, its failed completion finishes the call
+      finish_called_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled");
+      action = Action::kFinish;
+    }
+  }
+  Act(action);
+}
+
+void GenerateStream::State::Done() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!writing_ && !finish_called_) {
-    finish_called_ = true;
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled"));
-  }
-}
-
-void GenerateStream::OnDone() {
-  sink_->Detach();
-  engine_.Cancel(seq_id_);  // no-op if it already finished
-  delete this;
+  finish_called_ = true;  // late deliveries are dropped
+  stream_ = nullptr;
 }
 
 }  // namespace octet

@@ -1,6 +1,7 @@
-// GenerateStream: the server-streaming reactor of one Generate call. The engine thread pushes outputs through a
-// StreamSink; the reactor writes them one at a time, never blocking inside a reaction. A client cancel reaches the
-// engine at once; the engine's outputs after the call is done are dropped by the sink.
+// GenerateStream: the server-streaming reactor of one Generate call. The engine thread delivers outputs to the
+// stream's shared state (its OutputSink); the reactor writes them one at a time. Decisions are taken under the
+// state's lock, but gRPC is only called with no lock held, since gRPC may run a reaction inline on the calling
+// thread. A client cancel reaches the engine at once; outputs that arrive after the call is done are dropped.
 #pragma once
 
 #include <cstdint>
@@ -17,20 +18,6 @@
 
 namespace octet {
 
-class GenerateStream;
-
-// The engine's handle on a stream; outlives the reactor, forgets it when the call is done.
-class StreamSink final : public OutputSink {
- public:
-  explicit StreamSink(GenerateStream* stream) : stream_(stream) {}
-  void Deliver(GenerationOutput output) override;
-  void Detach();
-
- private:
-  std::mutex mu_;
-  GenerateStream* stream_;  // guarded by mu_; null once the call is done
-};
-
 class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
   // Submits the (validated) request to the engine and starts streaming.
@@ -40,26 +27,44 @@ class GenerateStream final : public grpc::ServerWriteReactor<v1::GenerateRespons
   void OnCancel() override;
   void OnDone() override;
 
-  // Called by StreamSink on the engine thread.
-  void Push(GenerationOutput output);
-
  private:
-  void WriteNextLocked();
-  v1::GenerateResponse ToResponse(GenerationOutput& output) const;
+  // What the stream does next; chosen under the lock, carried out without it.
+  enum class Action { kNone, kWrite, kFinish };
+
+  // Shared with the engine, which may deliver after the reactor is gone.
+  class State final : public OutputSink {
+   public:
+    State(GenerateStream* stream, const Tokenizer& tokenizer, std::string request_id)
+        : stream_(stream), tokenizer_(tokenizer), request_id_(std::move(request_id)) {}
+    void Deliver(GenerationOutput output) override;
+
+    // Called by the reactor's reactions.
+    void WriteDone(bool ok);
+    void Cancelled();
+    void Done();
+
+   private:
+    Action NextLocked();
+    void Act(Action action);
+    v1::GenerateResponse ToResponse(GenerationOutput& output) const;
+
+    std::mutex mu_;
+    // Valid until Finish is called: OnDone (and so `delete`) can only follow Finish, and only the thread that
+    // decided kFinish calls it.
+    GenerateStream* stream_;
+    const Tokenizer& tokenizer_;
+    const std::string request_id_;
+    std::deque<v1::GenerateResponse> queue_;  // guarded by mu_
+    v1::GenerateResponse in_flight_;          // owned by the writer while writing_
+    bool writing_ = false;                    // guarded by mu_
+    bool final_queued_ = false;               // guarded by mu_: the last output has arrived
+    bool finish_called_ = false;              // guarded by mu_
+    grpc::Status final_status_;               // guarded by mu_
+  };
 
   Engine& engine_;
-  const Tokenizer& tokenizer_;
-  std::string request_id_;
-  std::shared_ptr<StreamSink> sink_;
+  std::shared_ptr<State> state_;
   int64_t seq_id_ = 0;
-
-  std::mutex mu_;
-  std::deque<v1::GenerateResponse> queue_;  // guarded by mu_
-  v1::GenerateResponse in_flight_;          // guarded by mu_ while writing_
-  bool writing_ = false;                    // guarded by mu_
-  bool final_queued_ = false;               // guarded by mu_: the last output has arrived
-  bool finish_called_ = false;              // guarded by mu_
-  grpc::Status final_status_;               // guarded by mu_
 };
 
 // A Generate call rejected before reaching the engine: finishes at once with `status`.
