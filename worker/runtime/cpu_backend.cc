@@ -24,7 +24,7 @@ void CheckF32(const Tensor& t, const char* what) {
 void ConvertToFloat(DType dtype, const void* src, float* dst, int64_t n) {
   switch (dtype) {
     case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
     case DType::kBF16: {
       const auto* s = static_cast<const uint16_t*>(src);
@@ -52,7 +52,7 @@ Tensor CpuBackend::Zeros(DType dtype, Shape shape) {
 Tensor CpuBackend::Upload(DType host_dtype, const void* host_data, Shape shape) {
   if (host_dtype == DType::kI32 || host_dtype == DType::kI64 || host_dtype == DType::kU8) {
     Tensor t = HostTensor(host_dtype, std::move(shape));
-    std::memcpy(t.data(), host_data, t.nbytes());
+    if (t.nbytes() > 0) std::memcpy(t.data(), host_data, t.nbytes());
     return t;
   }
   Tensor t = HostTensor(DType::kF32, std::move(shape));
@@ -65,7 +65,9 @@ LinearWeight CpuBackend::UploadLinear(DType host_dtype, const void* host_data, S
   return LinearWeight{Upload(host_dtype, host_data, std::move(shape))};
 }
 
-void CpuBackend::Download(const Tensor& src, void* host_dst) { std::memcpy(host_dst, src.data(), src.nbytes()); }
+void CpuBackend::Download(const Tensor& src, void* host_dst) {
+  if (src.nbytes() > 0) std::memcpy(host_dst, src.data(), src.nbytes());
+}
 
 void CpuBackend::Embedding(const Tensor& table, const Tensor& ids, Tensor& out) { GatherRows(table, ids, out); }
 
@@ -145,6 +147,7 @@ void CpuBackend::SigmoidGate(const Tensor& x, const Tensor& gate, Tensor& out) {
 void CpuBackend::CausalConv1dSilu(const Tensor& x, const Tensor& w, const AttentionBatch& batch, Tensor& conv_state,
                                   Tensor& out) {
   const int64_t channels = x.dim(-1);
+  OCTET_CHECK(batch.state_slots.defined()) << "CausalConv1dSilu needs the batch's state slots";
   OCTET_CHECK(w.dim(0) == channels && conv_state.dim(1) == channels && conv_state.dim(2) == w.dim(1) - 1)
       << "CausalConv1dSilu shapes " << x.DebugString() << " " << w.DebugString() << " " << conv_state.DebugString();
   cpu::CausalConv1dSilu(x.data_as<float>(), w.data_as<float>(), batch.query_start.data_as<int32_t>(),
@@ -162,6 +165,7 @@ void CpuBackend::GdnGates(const Tensor& a, const Tensor& b, const Tensor& a_log,
 void CpuBackend::GatedDeltaRule(const Tensor& qkv, const Tensor& g, const Tensor& beta, const AttentionBatch& batch,
                                 int32_t k_heads, int32_t k_dim, Tensor& state, Tensor& out) {
   const int64_t v_heads = out.dim(1), v_dim = out.dim(2);
+  OCTET_CHECK(batch.state_slots.defined()) << "GatedDeltaRule needs the batch's state slots";
   OCTET_CHECK(qkv.dim(-1) == 2 * k_heads * k_dim + v_heads * v_dim && state.dim(1) == v_heads &&
               state.dim(2) == k_dim && state.dim(3) == v_dim && v_heads % k_heads == 0)
       << "GatedDeltaRule shapes " << qkv.DebugString() << " " << state.DebugString() << " " << out.DebugString();

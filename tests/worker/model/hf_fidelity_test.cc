@@ -58,7 +58,10 @@ std::vector<float> AllLogits(Model& model, Backend& backend, const std::vector<i
   const int32_t block_size = 4;
   const int32_t t_total = static_cast<int32_t>(ids.size());
   const int32_t num_blocks = (t_total + block_size - 1) / block_size + 1;
-  KvCache cache = AllocateKvCache(backend, model.kv_cache_spec(), num_blocks, block_size);
+  // Hybrid models also need a recurrent-state slot: use slot 1 of 2, so slot indexing is exercised.
+  const bool hybrid = model.kv_cache_spec().num_recurrent_layers > 0;
+  KvCache cache = AllocateKvCache(backend, model.kv_cache_spec(), num_blocks, block_size, hybrid ? 2 : 0);
+  const std::vector<int32_t> state_slot = {1};
   // Blocks deliberately out of order, as a real block table would be after some churn.
   std::vector<int32_t> table(num_blocks);
   for (int32_t i = 0; i < num_blocks; ++i) table[i] = num_blocks - 1 - i;
@@ -85,6 +88,7 @@ std::vector<float> AllLogits(Model& model, Backend& backend, const std::vector<i
     fb.attention.context_lens = backend.Upload(DType::kI32, context_lens.data(), {1});
     fb.attention.block_tables = backend.Upload(DType::kI32, table.data(), {1, num_blocks});
     fb.attention.slot_mapping = backend.Upload(DType::kI32, slots.data(), {n});
+    if (hybrid) fb.attention.state_slots = backend.Upload(DType::kI32, state_slot.data(), {1});
     fb.logit_rows = backend.Upload(DType::kI32, rows.data(), {n});
     Tensor logits = model.Forward(fb, cache);
     backend.Download(logits, out.data() + static_cast<size_t>(begin) * vocab);
