@@ -39,6 +39,13 @@ int64_t Engine::Submit(EngineRequest request) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     id = next_seq_id_++;
+    if (stopping_) {  // the loop is gone: answer now rather than leave the request unheard
+      if (request.sink) {
+        request.sink->Deliver(GenerationOutput{.finish_reason = FinishReason::kCancelled,
+                                               .prompt_tokens = static_cast<int32_t>(request.prompt_token_ids.size())});
+      }
+      return id;
+    }
     auto seq = std::make_unique<Sequence>(id, std::move(request.request_id), std::move(request.prompt_token_ids),
                                           std::move(request.sampling));
     seq->sink = std::move(request.sink);

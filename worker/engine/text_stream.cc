@@ -33,11 +33,12 @@ bool TextStream::Push(int32_t token_id) {
   search_from_ = pending_.size();
   if (cut == std::string::npos) return false;
   pending_.resize(cut);
+  stopped_ = true;
   return true;
 }
 
 std::string TextStream::Take(bool final) {
-  if (final) pending_ += detokenizer_.Flush();
+  if (final && !stopped_) pending_ += detokenizer_.Flush();
   size_t n = pending_.size();
   if (!final && max_stop_len_ > 1) {
     n = pending_.size() > max_stop_len_ - 1 ? pending_.size() - (max_stop_len_ - 1) : 0;

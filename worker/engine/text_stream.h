@@ -28,6 +28,7 @@ class TextStream {
   size_t max_stop_len_ = 0;
   std::string pending_;     // decoded, not yet sent
   size_t search_from_ = 0;  // stop strings cannot end before this offset of pending_
+  bool stopped_ = false;    // a stop string completed: bytes still held by the detokenizer are dropped
 };
 
 }  // namespace octet

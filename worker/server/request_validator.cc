@@ -25,8 +25,9 @@ absl::Status ValidatePrompt(std::span<const int32_t> ids, bool from_text, const 
     }
   }
   if (static_cast<int64_t>(ids.size()) >= limits.max_model_len) {
-    return Invalid(absl::StrCat("the prompt has ", ids.size(), " tokens; it must be shorter than the context of ",
-                                limits.max_model_len, " tokens to leave room for at least one generated token"));
+    return Invalid(absl::StrCat(from_text ? "`prompt`" : "`prompt_token_ids`", " has ", ids.size(),
+                                " tokens; it must be shorter than the context of ", limits.max_model_len,
+                                " tokens to leave room for at least one generated token"));
   }
   return absl::OkStatus();
 }
