@@ -20,8 +20,8 @@
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "Router (or worker) address, HOST:PORT");
 ABSL_FLAG(int32_t, max_tokens, 256, "Maximum tokens to generate (0: up to the context length)");
-ABSL_FLAG(float, temperature, 0.0f, "Sampling temperature (0: greedy)");
-ABSL_FLAG(float, top_p, 0.0f, "Nucleus sampling mass in (0, 1] (0: off)");
+ABSL_FLAG(float, temperature, 1.0f, "Sampling temperature (0: greedy)");
+ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling mass in (0, 1] (1: off)");
 ABSL_FLAG(int32_t, top_k, 0, "Sample among the k most likely tokens (0: no limit)");
 ABSL_FLAG(uint64_t, seed, 0, "Sampling seed (0: derived from the request)");
 ABSL_FLAG(std::string, request_id, "", "Request id for logs (the server assigns one when empty)");
@@ -68,7 +68,7 @@ int Generate(const std::vector<std::string>& args) {
   request.set_request_id(absl::GetFlag(FLAGS_request_id));
   request.set_prompt(prompt);
   octet::v1::SamplingParams* sampling = request.mutable_sampling();
-  sampling->set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  if (absl::GetFlag(FLAGS_max_tokens) != 0) sampling->set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
   sampling->set_temperature(absl::GetFlag(FLAGS_temperature));
   sampling->set_top_p(absl::GetFlag(FLAGS_top_p));
   sampling->set_top_k(absl::GetFlag(FLAGS_top_k));

@@ -1,19 +1,37 @@
 #!/usr/bin/env python3
-"""Generates worker/tokenizer/unicode_tables.cc from Python's unicodedata.
+"""Generates worker/tokenizer/unicode_tables.cc from the Unicode Character Database, via Python.
 
 The tokenizer's pre-tokenizer regexes need \\p{L}, \\p{N} and \\s (White_Space) over all code points, and the NFC
 normalizer needs canonical combining classes, full canonical decompositions, primary composites and the NFC
-quick-check property. All of it is derived here from the running interpreter's unicodedata (its version is
-written into the output), so rerunning with the same Python gives a byte-identical file:
+quick-check property. Both are chosen to agree exactly with Hugging Face tokenizers 0.22, octet's reference:
 
-    .venv/bin/python scripts/gen_unicode_tables.py            # rewrites worker/tokenizer/unicode_tables.cc
-    .venv/bin/python scripts/gen_unicode_tables.py --check    # exits 1 if the committed file is stale
+  * character classes: Unicode 16.0, the version of the Oniguruma inside tokenizers 0.22 (verified over every
+    code point by tests/worker/tokenizer/unicode_test.cc against tests/fixtures/tokenizer/onig_classes.json);
+  * NFC: Unicode 9.0, the version of the tables in the Rust crate unicode-normalization-alignments that HF's NFC
+    normalizer uses. Characters assigned later are, as there, starters that neither decompose nor compose.
+    The Unicode 9.0 data is the 16.0 data of the characters whose Age is <= 9.0 (combining classes and
+    decomposition mappings of assigned characters never change: Unicode's normalization stability policy).
+
+The data comes from `unicodedataplus` 16.0.0.post1 (a drop-in unicodedata from PyPI with the Age property; the
+standard library has no Age, and Python 3.11's own unicodedata is Unicode 14.0). Rerunning gives a byte-identical
+file:
+
+    python3 -m venv /tmp/ucd && /tmp/ucd/bin/pip install unicodedataplus==16.0.0.post1
+    /tmp/ucd/bin/python scripts/gen_unicode_tables.py           # rewrites worker/tokenizer/unicode_tables.cc
+    /tmp/ucd/bin/python scripts/gen_unicode_tables.py --check   # exits 1 if the committed file is stale
 """
 
 import argparse
 import os
 import sys
-import unicodedata
+
+try:
+    import unicodedataplus as ucd
+except ImportError:
+    sys.exit("gen_unicode_tables.py needs unicodedataplus==16.0.0.post1 (pip install unicodedataplus==16.0.0.post1)")
+
+UCD_VERSION = "16.0.0"   # Oniguruma's in tokenizers 0.22: the character classes
+NFC_AGE_LIMIT = (9, 0)   # unicode-normalization-alignments' tables in tokenizers 0.22: NFC
 
 MAX_CP = 0x10FFFF
 HANGUL_S_BASE, HANGUL_S_COUNT = 0xAC00, 11172
@@ -47,35 +65,45 @@ def is_white_space(ch):
     # Oniguruma's \s and Rust's char::is_whitespace are the White_Space property, which equals
     # Zs | Zl | Zp | U+0009..U+000D | U+0085. (Python's str.isspace() also accepts U+001C..U+001F: not used.)
     cp = ord(ch)
-    return unicodedata.category(ch) in ("Zs", "Zl", "Zp") or 0x09 <= cp <= 0x0D or cp == 0x85
+    return ucd.category(ch) in ("Zs", "Zl", "Zp") or 0x09 <= cp <= 0x0D or cp == 0x85
+
+
+def in_nfc_tables(ch):
+    """Whether the NFC tables know the character (assigned by Unicode 9.0)."""
+    age = ucd.age(ch)
+    return age != "Unassigned" and tuple(int(x) for x in age.split(".")) <= NFC_AGE_LIMIT
 
 
 def canonical_decomposition_1(ch):
     """One level of the canonical decomposition mapping, or None (compatibility mappings start with '<')."""
-    d = unicodedata.decomposition(ch)
+    d = ucd.decomposition(ch)
     if not d or d.startswith("<"):
         return None
     return [int(x, 16) for x in d.split()]
 
 
 def build():
+    if ucd.unidata_version != UCD_VERSION:
+        sys.exit("unicodedataplus has Unicode %s, want %s" % (ucd.unidata_version, UCD_VERSION))
     letters, numbers, spaces = [], [], []
     ccc_runs = []  # [first, last, ccc] for ccc != 0
     decompositions = []  # (cp, [full canonical decomposition])
     compositions = []  # (first, second, composite)
-    qc_not_yes = []  # NFC_QC = No or Maybe
+    not_yes = set()  # NFC_QC = No or Maybe
 
     second_of_pair = set(range(HANGUL_V_FIRST, HANGUL_V_LAST + 1)) | set(range(HANGUL_T_FIRST, HANGUL_T_LAST + 1))
     for cp in all_code_points():
         ch = chr(cp)
-        cat = unicodedata.category(ch)
+        cat = ucd.category(ch)
         if cat[0] == "L":
             letters.append(cp)
         elif cat[0] == "N":
             numbers.append(cp)
         if is_white_space(ch):
             spaces.append(cp)
-        ccc = unicodedata.combining(ch)
+        if not in_nfc_tables(ch):
+            continue
+        ccc = ucd.combining(ch)
         if ccc:
             if ccc_runs and ccc_runs[-1][1] + 1 == cp and ccc_runs[-1][2] == ccc:
                 ccc_runs[-1][1] = cp
@@ -83,26 +111,23 @@ def build():
                 ccc_runs.append([cp, cp, ccc])
         if HANGUL_S_BASE <= cp < HANGUL_S_BASE + HANGUL_S_COUNT:
             continue  # Hangul syllables decompose and compose algorithmically
-        nfd = unicodedata.normalize("NFD", ch)
+        nfd = ucd.normalize("NFD", ch)
         if nfd != ch:
             decompositions.append((cp, [ord(c) for c in nfd]))
+        if ucd.normalize("NFC", ch) != ch:
+            not_yes.add(cp)  # NFC_QC=No: never occurs in NFC text
         one = canonical_decomposition_1(ch)
-        if one is not None and len(one) == 2 and unicodedata.normalize("NFC", ch) == ch:
+        if one is not None and len(one) == 2 and ucd.normalize("NFC", ch) == ch:
             compositions.append((one[0], one[1], cp))  # a primary composite: not excluded from composition
             second_of_pair.add(one[1])
-
-    # NFC_QC=No: characters that never occur in NFC text; NFC_QC=Maybe: characters that may compose with a
-    # preceding one. Both force the slow path; everything else is NFC_QC=Yes.
-    for cp in all_code_points():
-        ch = chr(cp)
-        if unicodedata.normalize("NFC", ch) != ch or cp in second_of_pair:
-            qc_not_yes.append(cp)
+    # NFC_QC=Maybe: characters that may compose with a preceding one. No and Maybe force the slow path.
+    not_yes |= second_of_pair
 
     assert spaces == sorted(WHITE_SPACE_PROPLIST), "White_Space derivation no longer matches PropList.txt"
     compositions.sort(key=lambda t: (t[0] << 21) | t[1])
     return dict(letters=to_ranges(letters), numbers=to_ranges(numbers), spaces=to_ranges(spaces),
                 ccc=ccc_runs, decompositions=decompositions, compositions=compositions,
-                qc_not_yes=to_ranges(qc_not_yes))
+                qc_not_yes=to_ranges(sorted(not_yes)))
 
 
 def fmt_rows(items, per_line, indent="    "):
@@ -115,9 +140,9 @@ def fmt_rows(items, per_line, indent="    "):
 def render(t):
     out = []
     w = out.append
-    w("// GENERATED by scripts/gen_unicode_tables.py from Python %s's unicodedata (Unicode %s). DO NOT EDIT."
-      % (sys.version.split()[0], unicodedata.unidata_version))
-    w("// Regenerate: .venv/bin/python scripts/gen_unicode_tables.py")
+    w("// GENERATED by scripts/gen_unicode_tables.py from unicodedataplus (Unicode %s). DO NOT EDIT." % UCD_VERSION)
+    w("// Character classes: Unicode %s; NFC data: characters assigned by Unicode %d.%d (the script says why)."
+      % ((UCD_VERSION,) + NFC_AGE_LIMIT))
     w("// Data tables are exempt from the file-length guideline: they are one concern, read only by unicode.cc/nfc.cc.")
     w("// clang-format off")
     w('#include "worker/tokenizer/unicode_tables.h"')
@@ -165,7 +190,8 @@ def render(t):
     w("")
     w("}  // namespace")
     w("")
-    w('const char kUnicodeVersion[] = "%s";' % unicodedata.unidata_version)
+    w('const char kClassesUnicodeVersion[] = "%s";' % UCD_VERSION)
+    w('const char kNfcUnicodeVersion[] = "%d.%d.0";' % NFC_AGE_LIMIT)
     w("")
     for fn, arr, typ in (("Letters", "kLetters", "CodePointRange"), ("Numbers", "kNumbers", "CodePointRange"),
                          ("WhiteSpace", "kWhiteSpace", "CodePointRange"),
@@ -195,7 +221,7 @@ def main():
         return 0
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
-    print("wrote %s (Unicode %s)" % (args.out, unicodedata.unidata_version))
+    print("wrote %s (classes: Unicode %s, NFC: Unicode %d.%d)" % ((args.out, UCD_VERSION) + NFC_AGE_LIMIT))
     return 0
 
 
