@@ -7,14 +7,19 @@
 namespace octet {
 
 KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size,
-                        int32_t num_state_slots) {
+                        int32_t num_state_slots, DType kv_dtype) {
   KvCache cache;
   cache.num_blocks = num_blocks;
   cache.block_size = block_size;
+  cache.dtype = kv_dtype;
   for (int32_t l = 0; l < spec.num_layers; ++l) {
     const Shape shape = {num_blocks, block_size, spec.num_kv_heads, spec.head_dim};
-    cache.k.push_back(backend.Zeros(backend.compute_dtype(), shape));
-    cache.v.push_back(backend.Zeros(backend.compute_dtype(), shape));
+    KvLayer layer{backend.Zeros(kv_dtype, shape), backend.Zeros(kv_dtype, shape), {}, {}};
+    if (kv_dtype == DType::kF8E4M3) {
+      layer.k_scale = backend.Zeros(DType::kF32, {num_blocks, block_size, spec.num_kv_heads});
+      layer.v_scale = backend.Zeros(DType::kF32, {num_blocks, block_size, spec.num_kv_heads});
+    }
+    cache.layers.push_back(std::move(layer));
   }
   if (spec.num_recurrent_layers > 0) {
     cache.num_state_slots = num_state_slots;

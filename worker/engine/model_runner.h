@@ -12,8 +12,9 @@
 namespace octet {
 
 // Allocates the paged KV cache (and, for hybrid models, `num_state_slots` recurrent-state slots) on the backend.
+// kv_dtype: the compute dtype, kBF16 or kF8E4M3 (with per-token, per-head fp32 scales).
 KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size,
-                        int32_t num_state_slots = 0);
+                        int32_t num_state_slots = 0, DType kv_dtype = DType::kF32);
 
 class ModelRunner {
  public:

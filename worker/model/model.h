@@ -14,8 +14,8 @@ namespace octet {
 struct KvCache {
   int32_t num_blocks = 0;
   int32_t block_size = 0;
-  std::vector<Tensor> k;  // one per attention layer: [num_blocks, block_size, kv_heads, head_dim]
-  std::vector<Tensor> v;
+  DType dtype = DType::kF32;     // of the cached values
+  std::vector<KvLayer> layers;   // one per attention layer
   int32_t num_state_slots = 0;
   std::vector<Tensor> conv_state;       // one per linear-attention layer: [slots, conv_channels, conv_kernel - 1]
   std::vector<Tensor> recurrent_state;  // one per linear-attention layer: [slots, v_heads, k_dim, v_dim], fp32
@@ -34,9 +34,10 @@ struct KvCacheSpec {
   int32_t k_dim = 0;
   int32_t v_dim = 0;
 
-  // Bytes one token occupies across all layers (K and V).
+  // Bytes one token occupies across all layers (K and V, with the per-head scales of an FP8 cache).
   int64_t BytesPerToken(DType dtype) const {
-    return 2LL * num_layers * num_kv_heads * head_dim * static_cast<int64_t>(DTypeSize(dtype));
+    const int64_t scales = dtype == DType::kF8E4M3 ? 4 : 0;
+    return 2LL * num_layers * num_kv_heads * (head_dim * static_cast<int64_t>(DTypeSize(dtype)) + scales);
   }
   // Bytes one sequence's recurrent state occupies across all layers (conv state in `dtype`, delta state fp32).
   int64_t BytesPerStateSlot(DType dtype) const {

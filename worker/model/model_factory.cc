@@ -7,17 +7,19 @@
 
 namespace octet {
 
-absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& backend) {
+absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& backend, const LoadOptions& options) {
   LoadedModel loaded;
   OCTET_ASSIGN_OR_RETURN(loaded.config, LoadModelConfig(model_dir));
   OCTET_ASSIGN_OR_RETURN(loaded.checkpoint, Checkpoint::Open(model_dir));
   switch (loaded.config.family) {
     case ModelFamily::kQwen3: {
-      OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen3Model::Load(loaded.config, *loaded.checkpoint, backend));
+      OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen3Model::Load(loaded.config, *loaded.checkpoint, backend, options.recipe,
+                                                               &loaded.weight_stats));
       break;
     }
     case ModelFamily::kQwen35: {
-      OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen35Model::Load(loaded.config, *loaded.checkpoint, backend));
+      OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen35Model::Load(loaded.config, *loaded.checkpoint, backend, options.recipe,
+                                                                &loaded.weight_stats));
       break;
     }
   }

@@ -19,7 +19,8 @@ int64_t ConvChannels(const ModelConfig& c) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Qwen35Model>> Qwen35Model::Load(const ModelConfig& config,
-                                                               const Checkpoint& checkpoint, Backend& backend) {
+                                                               const Checkpoint& checkpoint, Backend& backend,
+                                                               Fp8Recipe recipe, WeightStats* stats) {
   if (config.layer_types.size() != static_cast<size_t>(config.num_hidden_layers)) {
     return absl::InvalidArgumentError(absl::StrCat("config.json: layer_types has ", config.layer_types.size(),
                                                    " entries for ", config.num_hidden_layers, " layers"));
@@ -30,8 +31,8 @@ absl::StatusOr<std::unique_ptr<Qwen35Model>> Qwen35Model::Load(const ModelConfig
   auto model = std::unique_ptr<Qwen35Model>(new Qwen35Model(config, backend));
   // The multimodal checkpoint nests the language model; its vision tower and MTP head are not served.
   const bool wrapped = checkpoint.Find(std::string(kWrapperPrefix) + "embed_tokens.weight") != nullptr;
-  WeightLoader body(checkpoint, backend, wrapped ? kWrapperPrefix : "model.");
-  WeightLoader root(checkpoint, backend);
+  WeightLoader body(checkpoint, backend, wrapped ? kWrapperPrefix : "model.", recipe, stats);
+  WeightLoader root(checkpoint, backend, "", recipe, stats);
   if (wrapped) {
     int skipped = 0;
     for (const std::string& name : checkpoint.Names()) {
@@ -59,15 +60,21 @@ absl::StatusOr<std::unique_ptr<Qwen35Model>> Qwen35Model::Load(const ModelConfig
     OCTET_ASSIGN_OR_RETURN(layer.post_attn_norm, body.Load(p + "post_attention_layernorm.weight", {hidden}));
     OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj, body.LoadStackedLinear({p + "mlp.gate_proj.weight",
                                                                        p + "mlp.up_proj.weight"},
-                                                                      {inter, inter}, hidden));
-    OCTET_ASSIGN_OR_RETURN(layer.down_proj, body.LoadLinear(p + "mlp.down_proj.weight", hidden, inter));
+                                                                      {inter, inter}, hidden, LinearRole::kMlp));
+    OCTET_ASSIGN_OR_RETURN(layer.down_proj, body.LoadLinear(p + "mlp.down_proj.weight", hidden, inter, LinearRole::kMlp));
     model->layers_.push_back(std::move(layer));
   }
   OCTET_ASSIGN_OR_RETURN(model->final_norm_, body.Load("norm.weight", {hidden}));
   if (config.tie_word_embeddings) {
-    model->lm_head_ = LinearWeight{model->embed_tokens_};
+    if (UsesFp8(recipe, LinearRole::kLmHead)) {
+      OCTET_ASSIGN_OR_RETURN(model->lm_head_, body.LoadLinear("embed_tokens.weight", config.vocab_size, hidden,
+                                                              LinearRole::kLmHead));
+    } else {
+      model->lm_head_ = LinearWeight{model->embed_tokens_, {}};
+    }
   } else {
-    OCTET_ASSIGN_OR_RETURN(model->lm_head_, root.LoadLinear("lm_head.weight", config.vocab_size, hidden));
+    OCTET_ASSIGN_OR_RETURN(model->lm_head_,
+                           root.LoadLinear("lm_head.weight", config.vocab_size, hidden, LinearRole::kLmHead));
   }
   return model;
 }
@@ -79,17 +86,17 @@ absl::Status Qwen35Model::LoadLinearAttention(WeightLoader& w, const std::string
   const int64_t value_dim = hv * c.linear_value_head_dim;
   const int64_t channels = ConvChannels(c);
   const int64_t kernel = c.linear_conv_kernel_dim;
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_qkv, w.LoadLinear(p + "in_proj_qkv.weight", channels, hidden));
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_z, w.LoadLinear(p + "in_proj_z.weight", value_dim, hidden));
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_b, w.LoadLinear(p + "in_proj_b.weight", hv, hidden));
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_a, w.LoadLinear(p + "in_proj_a.weight", hv, hidden));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_qkv, w.LoadLinear(p + "in_proj_qkv.weight", channels, hidden, LinearRole::kLinearAttention));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_z, w.LoadLinear(p + "in_proj_z.weight", value_dim, hidden, LinearRole::kLinearAttention));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_b, w.LoadLinear(p + "in_proj_b.weight", hv, hidden, LinearRole::kLinearAttentionGate));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_a, w.LoadLinear(p + "in_proj_a.weight", hv, hidden, LinearRole::kLinearAttentionGate));
   Tensor conv;
   OCTET_ASSIGN_OR_RETURN(conv, w.Load(p + "conv1d.weight", {channels, 1, kernel}));
   out.conv_weight = conv.View({channels, kernel});
   OCTET_ASSIGN_OR_RETURN(out.dt_bias, w.Load(p + "dt_bias", {hv}));
   OCTET_ASSIGN_OR_RETURN(out.a_log, w.Load(p + "A_log", {hv}));
   OCTET_ASSIGN_OR_RETURN(out.norm, w.Load(p + "norm.weight", {c.linear_value_head_dim}));
-  OCTET_ASSIGN_OR_RETURN(out.out_proj, w.LoadLinear(p + "out_proj.weight", hidden, value_dim));
+  OCTET_ASSIGN_OR_RETURN(out.out_proj, w.LoadLinear(p + "out_proj.weight", hidden, value_dim, LinearRole::kLinearAttention));
   return absl::OkStatus();
 }
 
@@ -98,12 +105,12 @@ absl::Status Qwen35Model::LoadFullAttention(WeightLoader& w, const std::string& 
   const int64_t hidden = c.hidden_size, d = c.head_dim;
   const int64_t hq = c.num_attention_heads, hk = c.num_key_value_heads;
   const int64_t q_rows = c.attn_output_gate ? 2 * hq * d : hq * d;
-  OCTET_ASSIGN_OR_RETURN(out.q_proj, w.LoadLinear(p + "q_proj.weight", q_rows, hidden));
-  OCTET_ASSIGN_OR_RETURN(out.k_proj, w.LoadLinear(p + "k_proj.weight", hk * d, hidden));
-  OCTET_ASSIGN_OR_RETURN(out.v_proj, w.LoadLinear(p + "v_proj.weight", hk * d, hidden));
+  OCTET_ASSIGN_OR_RETURN(out.q_proj, w.LoadLinear(p + "q_proj.weight", q_rows, hidden, LinearRole::kAttention));
+  OCTET_ASSIGN_OR_RETURN(out.k_proj, w.LoadLinear(p + "k_proj.weight", hk * d, hidden, LinearRole::kAttention));
+  OCTET_ASSIGN_OR_RETURN(out.v_proj, w.LoadLinear(p + "v_proj.weight", hk * d, hidden, LinearRole::kAttention));
   OCTET_ASSIGN_OR_RETURN(out.q_norm, w.Load(p + "q_norm.weight", {d}));
   OCTET_ASSIGN_OR_RETURN(out.k_norm, w.Load(p + "k_norm.weight", {d}));
-  OCTET_ASSIGN_OR_RETURN(out.o_proj, w.LoadLinear(p + "o_proj.weight", hidden, hq * d));
+  OCTET_ASSIGN_OR_RETURN(out.o_proj, w.LoadLinear(p + "o_proj.weight", hidden, hq * d, LinearRole::kAttention));
   return absl::OkStatus();
 }
 
@@ -178,10 +185,10 @@ void Qwen35Model::RunFullAttention(const Layer& layer, const ForwardBatch& batch
   b.RmsNorm(q_rows, fa.q_norm, eps, /*offset=*/true, q_rows);
   b.RmsNorm(k_rows, fa.k_norm, eps, /*offset=*/true, k_rows);
   b.Rope(q, k, batch.positions, static_cast<int32_t>(c.rotary_dim()), static_cast<float>(c.rope_theta));
-  b.StoreKv(k, v, batch.attention, cache.k[layer.cache_index], cache.v[layer.cache_index]);
+  KvLayer& kv = cache.layers[layer.cache_index];
+  b.StoreKv(k, v, batch.attention, kv);
   Tensor attn = b.Empty(act, {t, hq, d});
-  b.PagedAttention(q, cache.k[layer.cache_index], cache.v[layer.cache_index], batch.attention,
-                   1.0f / std::sqrt(static_cast<float>(d)), attn);
+  b.PagedAttention(q, kv, batch.attention, 1.0f / std::sqrt(static_cast<float>(d)), attn);
   if (c.attn_output_gate) b.SigmoidGate(attn, gate, attn);
   b.Linear(attn.View({t, hq * d}), fa.o_proj, out);
 }

@@ -8,9 +8,9 @@
 namespace octet {
 
 absl::StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::Load(const ModelConfig& config, const Checkpoint& checkpoint,
-                                                             Backend& backend) {
+                                                             Backend& backend, Fp8Recipe recipe, WeightStats* stats) {
   auto model = std::unique_ptr<Qwen3Model>(new Qwen3Model(config, backend));
-  WeightLoader w(checkpoint, backend);
+  WeightLoader w(checkpoint, backend, "", recipe, stats);
   const int64_t hidden = config.hidden_size;
   const int64_t d = config.head_dim;
   const int64_t hq = config.num_attention_heads;
@@ -23,16 +23,16 @@ absl::StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::Load(const ModelConfig& 
     const std::string p = absl::StrCat("model.layers.", i, ".");
     Layer layer;
     OCTET_ASSIGN_OR_RETURN(layer.input_norm, w.Load(p + "input_layernorm.weight", {hidden}));
-    OCTET_ASSIGN_OR_RETURN(layer.q_proj, w.LoadLinear(p + "self_attn.q_proj.weight", hq * d, hidden));
-    OCTET_ASSIGN_OR_RETURN(layer.k_proj, w.LoadLinear(p + "self_attn.k_proj.weight", hk * d, hidden));
-    OCTET_ASSIGN_OR_RETURN(layer.v_proj, w.LoadLinear(p + "self_attn.v_proj.weight", hk * d, hidden));
+    OCTET_ASSIGN_OR_RETURN(layer.q_proj, w.LoadLinear(p + "self_attn.q_proj.weight", hq * d, hidden, LinearRole::kAttention));
+    OCTET_ASSIGN_OR_RETURN(layer.k_proj, w.LoadLinear(p + "self_attn.k_proj.weight", hk * d, hidden, LinearRole::kAttention));
+    OCTET_ASSIGN_OR_RETURN(layer.v_proj, w.LoadLinear(p + "self_attn.v_proj.weight", hk * d, hidden, LinearRole::kAttention));
     OCTET_ASSIGN_OR_RETURN(layer.q_norm, w.Load(p + "self_attn.q_norm.weight", {d}));
     OCTET_ASSIGN_OR_RETURN(layer.k_norm, w.Load(p + "self_attn.k_norm.weight", {d}));
-    OCTET_ASSIGN_OR_RETURN(layer.o_proj, w.LoadLinear(p + "self_attn.o_proj.weight", hidden, hq * d));
+    OCTET_ASSIGN_OR_RETURN(layer.o_proj, w.LoadLinear(p + "self_attn.o_proj.weight", hidden, hq * d, LinearRole::kAttention));
     OCTET_ASSIGN_OR_RETURN(layer.post_attn_norm, w.Load(p + "post_attention_layernorm.weight", {hidden}));
     OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj, w.LoadStackedLinear({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"},
-                                                                   {inter, inter}, hidden));
-    OCTET_ASSIGN_OR_RETURN(layer.down_proj, w.LoadLinear(p + "mlp.down_proj.weight", hidden, inter));
+                                                                   {inter, inter}, hidden, LinearRole::kMlp));
+    OCTET_ASSIGN_OR_RETURN(layer.down_proj, w.LoadLinear(p + "mlp.down_proj.weight", hidden, inter, LinearRole::kMlp));
     model->layers_.push_back(std::move(layer));
   }
   OCTET_ASSIGN_OR_RETURN(model->final_norm_, w.Load("model.norm.weight", {hidden}));
@@ -40,9 +40,15 @@ absl::StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::Load(const ModelConfig& 
     if (!config.tie_word_embeddings) {
       return absl::InvalidArgumentError("checkpoint has no lm_head.weight and tie_word_embeddings is false");
     }
-    model->lm_head_ = LinearWeight{model->embed_tokens_};
+    // Tied: the LM head is the embedding table (its own copy only when the recipe puts it in FP8).
+    if (UsesFp8(recipe, LinearRole::kLmHead)) {
+      OCTET_ASSIGN_OR_RETURN(model->lm_head_,
+                             w.LoadLinear("model.embed_tokens.weight", vocab, hidden, LinearRole::kLmHead));
+    } else {
+      model->lm_head_ = LinearWeight{model->embed_tokens_, {}};
+    }
   } else {
-    OCTET_ASSIGN_OR_RETURN(model->lm_head_, w.LoadLinear("lm_head.weight", vocab, hidden));
+    OCTET_ASSIGN_OR_RETURN(model->lm_head_, w.LoadLinear("lm_head.weight", vocab, hidden, LinearRole::kLmHead));
   }
   return model;
 }
@@ -87,8 +93,8 @@ Tensor Qwen3Model::Forward(const ForwardBatch& batch, KvCache& cache) {
     b.RmsNorm(q_rows, layer.q_norm, eps, false, q_rows);
     b.RmsNorm(k_rows, layer.k_norm, eps, false, k_rows);
     b.Rope(q, k, batch.positions, rotary_dim, static_cast<float>(config_.rope_theta));
-    b.StoreKv(k, v, batch.attention, cache.k[l], cache.v[l]);
-    b.PagedAttention(q, cache.k[l], cache.v[l], batch.attention, scale, attn);
+    b.StoreKv(k, v, batch.attention, cache.layers[l]);
+    b.PagedAttention(q, cache.layers[l], batch.attention, scale, attn);
     b.Linear(attn.View({t, hq * d}), layer.o_proj, proj);
     b.Add(h, proj, h);
     b.RmsNorm(h, layer.post_attn_norm, eps, false, x);

@@ -16,7 +16,8 @@ namespace octet {
 class Qwen3Model final : public Model {
  public:
   static absl::StatusOr<std::unique_ptr<Qwen3Model>> Load(const ModelConfig& config, const Checkpoint& checkpoint,
-                                                          Backend& backend);
+                                                           Backend& backend, Fp8Recipe recipe = Fp8Recipe::kNone,
+                                                           WeightStats* stats = nullptr);
 
   KvCacheSpec kv_cache_spec() const override;
   int32_t vocab_size() const override { return static_cast<int32_t>(config_.vocab_size); }

@@ -24,9 +24,25 @@ struct AttentionBatch {
   Tensor state_slots;      // i32 [num_seqs]: recurrent-state slot of each sequence (hybrid models only)
 };
 
-// A linear layer's weight [out_features, in_features], as the backend stores it.
+// FP8 block size of weights (128x128) and of activation groups (1x128), as in Qwen's FP8 checkpoints.
+inline constexpr int64_t kFp8BlockSize = 128;
+
+// A linear layer's weight [out_features, in_features], as the backend stores it: in the compute dtype, or FP8
+// E4M3 with one fp32 scale per 128x128 block (multiplicative: w = fp8 * scale, Qwen's `weight_scale_inv`). An FP8
+// linear layer quantizes its input per token in groups of 128 (scale = amax / 448) before the block-scaled GEMM.
 struct LinearWeight {
-  Tensor weight;
+  Tensor weight;  // [out, in]
+  Tensor scale;   // fp32 [ceil(out / 128), ceil(in / 128)]; only when weight is kF8E4M3
+  bool fp8() const { return weight.defined() && weight.dtype() == DType::kF8E4M3; }
+};
+
+// One attention layer's paged KV cache. Values are in the cache dtype (the compute dtype, bf16 or FP8 E4M3);
+// with FP8, each token's K and V carry one fp32 scale per KV head, written with them (scale = amax / 448).
+struct KvLayer {
+  Tensor k;        // [num_blocks, block_size, kv_heads, head_dim]
+  Tensor v;
+  Tensor k_scale;  // fp32 [num_blocks, block_size, kv_heads]; only for FP8
+  Tensor v_scale;
 };
 
 class Backend {
@@ -44,7 +60,12 @@ class Backend {
   // Copies host data of any floating dtype into a new device tensor of the backend's compute dtype
   // (or of `dtype` for integer data: kI32 stays kI32).
   virtual Tensor Upload(DType host_dtype, const void* host_data, Shape shape) = 0;
+  // A linear weight kept in the compute dtype.
   virtual LinearWeight UploadLinear(DType host_dtype, const void* host_data, Shape shape) = 0;
+  // A linear weight quantized at load to FP8 E4M3 with 128x128 block scales (scale = block amax / 448).
+  virtual LinearWeight QuantizeLinearFp8(DType host_dtype, const void* host_data, Shape shape) = 0;
+  // An already quantized FP8 weight [out, in] with its fp32 block scales [ceil(out/128), ceil(in/128)].
+  virtual LinearWeight UploadLinearFp8(const void* fp8_data, const float* scales, Shape shape) = 0;
   // Copies a device tensor to host memory laid out the same way.
   virtual void Download(const Tensor& src, void* host_dst) = 0;
   // Waits for all queued work.
@@ -55,18 +76,18 @@ class Backend {
   // Row-wise RMSNorm over the last dim: out = x / rms(x) * (offset ? 1 + w : w). x, out [R, C]; w [C].
   virtual void RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) = 0;
   // out = x @ w.T                                        x [T, in], w [out, in], out [T, out]
+  // FP8 weights: x is quantized per token in groups of 128 first (the block-scaled GEMM's input).
   virtual void Linear(const Tensor& x, const LinearWeight& w, Tensor& out) = 0;
   // Rotary embedding (rotate-half convention) on the first rotary_dim dims of every head, in place.
   // q [T, Hq, D], k [T, Hk, D], positions i32 [T].
   virtual void Rope(Tensor& q, Tensor& k, const Tensor& positions, int32_t rotary_dim, float theta) = 0;
-  // Writes this step's keys and values into the paged cache at batch.slot_mapping.
-  // k, v [T, Hk, D]; k_cache, v_cache [num_blocks, block_size, Hk, D].
-  virtual void StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, Tensor& k_cache,
-                       Tensor& v_cache) = 0;
+  // Writes this step's keys and values into the paged cache at batch.slot_mapping (quantizing for an FP8 cache).
+  // k, v [T, Hk, D].
+  virtual void StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, KvLayer& cache) = 0;
   // Causal attention of each sequence's new queries over its cached keys/values (prefill chunks and decodes
   // mixed). q [T, Hq, D], out [T, Hq, D]; Hq a multiple of Hk.
-  virtual void PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                              const AttentionBatch& batch, float scale, Tensor& out) = 0;
+  virtual void PagedAttention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, float scale,
+                              Tensor& out) = 0;
   // out = silu(gate_up[:, :I]) * gate_up[:, I:]          gate_up [T, 2I], out [T, I]
   virtual void SiluMul(const Tensor& gate_up, Tensor& out) = 0;
   // out = a + b (same shapes; out may alias a).

@@ -1,4 +1,6 @@
-// CpuBackend: the Backend on the host, fp32 math over fp32 copies of the weights, ops from kernels/cpu.
+// CpuBackend: the Backend on the host, ops from kernels/cpu. fp32 activations and math; linear weights as fp32
+// copies or FP8 E4M3 with block scales (kernels/cpu/fp8.h); KV caches of fp32, bf16 or FP8 E4M3 values.
+// Empty/Zeros allocate any dtype.
 #pragma once
 
 #include "worker/runtime/backend.h"
@@ -15,6 +17,8 @@ class CpuBackend final : public Backend {
   Tensor Zeros(DType dtype, Shape shape) override;
   Tensor Upload(DType host_dtype, const void* host_data, Shape shape) override;
   LinearWeight UploadLinear(DType host_dtype, const void* host_data, Shape shape) override;
+  LinearWeight QuantizeLinearFp8(DType host_dtype, const void* host_data, Shape shape) override;
+  LinearWeight UploadLinearFp8(const void* fp8_data, const float* scales, Shape shape) override;
   void Download(const Tensor& src, void* host_dst) override;
   void Synchronize() override {}
 
@@ -22,10 +26,9 @@ class CpuBackend final : public Backend {
   void RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) override;
   void Linear(const Tensor& x, const LinearWeight& w, Tensor& out) override;
   void Rope(Tensor& q, Tensor& k, const Tensor& positions, int32_t rotary_dim, float theta) override;
-  void StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, Tensor& k_cache,
-               Tensor& v_cache) override;
-  void PagedAttention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
-                      float scale, Tensor& out) override;
+  void StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, KvLayer& cache) override;
+  void PagedAttention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, float scale,
+                      Tensor& out) override;
   void SiluMul(const Tensor& gate_up, Tensor& out) override;
   void Add(const Tensor& a, const Tensor& b, Tensor& out) override;
   void GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) override;

@@ -15,6 +15,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "client/cli_flags.h"
 #include "worker/server/generation_service.h"
 #include "worker/server/worker_control_service.h"
 #include "worker/server/worker_runtime.h"
@@ -29,6 +30,10 @@ ABSL_FLAG(int32_t, num_kv_blocks, 0, "KV cache blocks (0 = sized from --kv_cache
 ABSL_FLAG(int64_t, kv_cache_memory_bytes, int64_t{1} << 30, "Memory for the KV cache when --num_kv_blocks is 0");
 ABSL_FLAG(int32_t, max_num_seqs, 64, "Sequences running at once");
 ABSL_FLAG(int32_t, max_num_batched_tokens, 2048, "Tokens per engine step (prefill chunk size)");
+ABSL_FLAG(std::string, fp8_recipe, "official",
+          "Which linear layers run in FP8: official (attention, Gated DeltaNet and MLP projections), mlp-only, all, "
+          "none (16-bit everywhere)");
+ABSL_FLAG(std::string, kv_cache_dtype, "fp8", "KV cache values: fp8 (E4M3 with per-token, per-head scales), bf16, fp32");
 
 namespace octet {
 namespace {
@@ -37,6 +42,13 @@ int Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) {
     std::fprintf(stderr, "octet-worker: --model is required\n");
+    return 2;
+  }
+  absl::StatusOr<Fp8Recipe> recipe = ParseFp8Recipe(absl::GetFlag(FLAGS_fp8_recipe));
+  absl::StatusOr<DType> kv_dtype = ParseKvCacheDtype(absl::GetFlag(FLAGS_kv_cache_dtype));
+  if (!recipe.ok() || !kv_dtype.ok()) {
+    std::fprintf(stderr, "octet-worker: %s\n",
+                 std::string(recipe.ok() ? kv_dtype.status().message() : recipe.status().message()).c_str());
     return 2;
   }
   // Signals are taken by sigwait below, so block them before any thread starts.
@@ -81,6 +93,8 @@ int Run() {
   options.kv_cache_memory_bytes = absl::GetFlag(FLAGS_kv_cache_memory_bytes);
   options.scheduler.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
   options.scheduler.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
+  options.fp8_recipe = *recipe;
+  options.kv_cache_dtype = *kv_dtype;
 
   absl::StatusOr<std::unique_ptr<WorkerRuntime>> runtime = WorkerRuntime::Create(options);
   if (!runtime.ok()) {
@@ -109,6 +123,10 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("octet-worker --model DIR [--port N]: serve a model over gRPC");
-  absl::ParseCommandLine(argc, argv);
+  // Both spellings of flag names work: --fp8-recipe and --fp8_recipe.
+  std::vector<std::string> args = octet::client::NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   return octet::Run();
 }

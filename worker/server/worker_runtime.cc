@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   rt->backend_ = std::make_unique<CpuBackend>();
 
   OCTET_ASSIGN_OR_RETURN(rt->tokenizer_, Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
-  OCTET_ASSIGN_OR_RETURN(rt->loaded_, LoadModel(options.model_dir, *rt->backend_));
+  OCTET_ASSIGN_OR_RETURN(rt->loaded_,
+                         LoadModel(options.model_dir, *rt->backend_, LoadOptions{.recipe = options.fp8_recipe}));
   const ModelConfig& config = rt->loaded_.config;
   Model& model = *rt->loaded_.model;
   if (rt->tokenizer_->vocab_size() > model.vocab_size()) {
@@ -60,7 +61,7 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   const int32_t bs = options.block_size;
   int64_t num_blocks = options.num_kv_blocks;
   if (num_blocks <= 0) {
-    const int64_t bytes_per_block = spec.BytesPerToken(rt->backend_->compute_dtype()) * bs;
+    const int64_t bytes_per_block = spec.BytesPerToken(options.kv_cache_dtype) * bs;
     const int64_t needed = int64_t{options.scheduler.max_num_seqs} * ((max_model_len + bs - 1) / bs);
     num_blocks = std::min(options.kv_cache_memory_bytes / std::max<int64_t>(bytes_per_block, 1), needed);
   }
@@ -72,7 +73,8 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   const int32_t num_state_slots = spec.num_recurrent_layers > 0 ? options.scheduler.max_num_seqs : 0;
   rt->runner_ = std::make_unique<ModelRunner>(
       model, *rt->backend_,
-      AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs, num_state_slots));
+      AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs, num_state_slots,
+                      options.kv_cache_dtype));
   EngineConfig engine_config;
   engine_config.scheduler = options.scheduler;
   engine_config.num_kv_blocks = static_cast<int32_t>(num_blocks);
@@ -89,16 +91,25 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   info.set_model_name(options.served_model_name);
   info.set_architecture(config.model_type);
   info.set_context_length(max_model_len);
-  info.set_weight_dtype(config.dtype ? std::string(DTypeName(*config.dtype)) : "unknown");
+  const WeightStats& ws = rt->loaded_.weight_stats;
+  const std::string source_dtype = config.dtype ? std::string(DTypeName(*config.dtype)) : "unknown";
+  info.set_weight_dtype(ws.fp8_layers == 0
+                            ? source_dtype
+                            : absl::StrCat("fp8_e4m3 (recipe ", std::string(Fp8RecipeName(options.fp8_recipe)), ": ",
+                                           ws.fp8_layers, " of ", ws.fp8_layers + ws.other_layers,
+                                           " linear layers; the rest ", source_dtype, ")"));
   info.set_compute_dtype(std::string(DTypeName(rt->backend_->compute_dtype())));
-  info.set_kv_cache_dtype(std::string(DTypeName(rt->backend_->compute_dtype())));
+  info.set_kv_cache_dtype(std::string(DTypeName(options.kv_cache_dtype)));
   info.set_vocab_size(model.vocab_size());
   info.set_backend(std::string(rt->backend_->name()));
 
   OCTET_RETURN_IF_ERROR(rt->WarmUp());
   OCTET_LOG(INFO, "worker") << "model " << config.model_type << " loaded: " << config.num_hidden_layers
                             << " layers, context " << max_model_len << ", " << num_blocks << " KV blocks of " << bs
-                            << " tokens on " << rt->backend_->name();
+                            << " tokens on " << rt->backend_->name() << "; weights: " << info.weight_dtype() << ", "
+                            << ws.fp8_bytes + ws.other_bytes << " bytes; KV cache "
+                            << DTypeName(options.kv_cache_dtype) << ", " << spec.BytesPerToken(options.kv_cache_dtype)
+                            << " bytes per token";
   return rt;
 }
 

@@ -22,6 +22,8 @@ struct WorkerOptions {
   int32_t block_size = 16;
   int32_t num_kv_blocks = 0;  // 0 = from kv_cache_memory_bytes
   int64_t kv_cache_memory_bytes = int64_t{1} << 30;
+  Fp8Recipe fp8_recipe = Fp8Recipe::kOfficial;
+  DType kv_cache_dtype = DType::kF8E4M3;
   SchedulerConfig scheduler;
 };
 

@@ -84,8 +84,8 @@ class FakeModel : public Model {
     const int64_t max_blocks = a.block_tables.dim(1);
     const int32_t* rows = batch.logit_rows.data_as<int32_t>();
     const int64_t num_rows = batch.logit_rows.numel();
-    float* k = cache.k[0].data_as<float>();
-    float* v = cache.v[0].data_as<float>();
+    float* k = cache.layers[0].k.data_as<float>();
+    float* v = cache.layers[0].v.data_as<float>();
     const int64_t num_slots = static_cast<int64_t>(cache.num_blocks) * cache.block_size;
     max_batch_tokens_.store(std::max<int64_t>(max_batch_tokens_.load(), num_tokens));
 
