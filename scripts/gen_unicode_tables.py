@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Generates worker/tokenizer/unicode_tables.cc from the Unicode Character Database, via Python.
 
-The tokenizer's pre-tokenizer regexes need \\p{L}, \\p{N} and \\s (White_Space) over all code points, and the NFC
-normalizer needs canonical combining classes, full canonical decompositions, primary composites and the NFC
-quick-check property. Both are chosen to agree exactly with Hugging Face tokenizers 0.22, octet's reference:
+The tokenizer's pre-tokenizer regexes need \\p{L}, \\p{N}, \\p{M} (only Qwen3.5's pattern) and \\s (White_Space) over
+all code points, and the NFC normalizer needs canonical combining classes, full canonical decompositions, primary
+composites and the NFC quick-check property. Both are chosen to agree exactly with Hugging Face tokenizers 0.22,
+octet's reference:
 
   * character classes: Unicode 16.0, the version of the Oniguruma inside tokenizers 0.22 (verified over every
-    code point by tests/worker/tokenizer/unicode_test.cc against tests/fixtures/tokenizer/onig_classes.json);
+    code point by tests/worker/tokenizer/unicode_test.cc against tests/fixtures/tokenizer/onig_classes.json, and
+    \\p{M} with the others by tests/worker/tokenizer/qwen3_5_tokenizer_test.py against Oniguruma itself);
   * NFC: Unicode 9.0, the version of the tables in the Rust crate unicode-normalization-alignments that HF's NFC
     normalizer uses. Characters assigned later are, as there, starters that neither decompose nor compose.
     The Unicode 9.0 data is the 16.0 data of the characters whose Age is <= 9.0 (combining classes and
@@ -85,7 +87,7 @@ def canonical_decomposition_1(ch):
 def build():
     if ucd.unidata_version != UCD_VERSION:
         sys.exit("unicodedataplus has Unicode %s, want %s" % (ucd.unidata_version, UCD_VERSION))
-    letters, numbers, spaces = [], [], []
+    letters, numbers, marks, spaces = [], [], [], []
     ccc_runs = []  # [first, last, ccc] for ccc != 0
     decompositions = []  # (cp, [full canonical decomposition])
     compositions = []  # (first, second, composite)
@@ -99,6 +101,8 @@ def build():
             letters.append(cp)
         elif cat[0] == "N":
             numbers.append(cp)
+        elif cat[0] == "M":
+            marks.append(cp)
         if is_white_space(ch):
             spaces.append(cp)
         if not in_nfc_tables(ch):
@@ -125,7 +129,8 @@ def build():
 
     assert spaces == sorted(WHITE_SPACE_PROPLIST), "White_Space derivation no longer matches PropList.txt"
     compositions.sort(key=lambda t: (t[0] << 21) | t[1])
-    return dict(letters=to_ranges(letters), numbers=to_ranges(numbers), spaces=to_ranges(spaces),
+    return dict(letters=to_ranges(letters), numbers=to_ranges(numbers), marks=to_ranges(marks),
+                spaces=to_ranges(spaces),
                 ccc=ccc_runs, decompositions=decompositions, compositions=compositions,
                 qc_not_yes=to_ranges(sorted(not_yes)))
 
@@ -160,6 +165,7 @@ def render(t):
 
     ranges("kLetters", t["letters"], "General_Category L (Lu Ll Lt Lm Lo): regex \\p{L}")
     ranges("kNumbers", t["numbers"], "General_Category N (Nd Nl No): regex \\p{N}")
+    ranges("kMarks", t["marks"], "General_Category M (Mn Mc Me): regex \\p{M}")
     ranges("kWhiteSpace", t["spaces"], "White_Space: regex \\s")
     ranges("kNfcQcNotYes", t["qc_not_yes"], "NFC_Quick_Check No or Maybe")
 
@@ -194,6 +200,7 @@ def render(t):
     w('const char kNfcUnicodeVersion[] = "%d.%d.0";' % NFC_AGE_LIMIT)
     w("")
     for fn, arr, typ in (("Letters", "kLetters", "CodePointRange"), ("Numbers", "kNumbers", "CodePointRange"),
+                         ("Marks", "kMarks", "CodePointRange"),
                          ("WhiteSpace", "kWhiteSpace", "CodePointRange"),
                          ("NfcQcNotYes", "kNfcQcNotYes", "CodePointRange"),
                          ("CombiningClasses", "kCombiningClasses", "CombiningClassRange"),

@@ -1,6 +1,6 @@
 // Hand-coded pre-tokenizer regexes (see pre_tokenizer.h). Each Match* function returns the end of the match that
-// the regex finds at `pos`, alternative by alternative, in the regex's own order; no alternative of either
-// pattern can match the empty string, and one always matches, so every call returns an end > pos.
+// the regex finds at `pos`, alternative by alternative, in the regex's own order; no alternative of any pattern
+// can match the empty string, and one always matches, so every call returns an end > pos.
 #include "worker/tokenizer/pre_tokenizer.h"
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +18,11 @@ struct Char {
   int len;  // bytes
 };
 
+// Word characters: \p{L}, and \p{M} where the scanner tells marks apart (Qwen3.5's [\p{L}\p{M}]).
+bool IsWordClass(CharClass cls) { return cls == CharClass::kLetter || cls == CharClass::kMark; }
+
+// Characters of `text` with their classes. kMarks: whether the pattern names \p{M}; if not, marks are kOther.
+template <bool kMarks>
 class Scanner {
  public:
   explicit Scanner(std::string_view text) : text_(text) {}
@@ -29,7 +34,11 @@ class Scanner {
     if (b < 0x80) return {b, unicode::internal::kAsciiClasses[b], 1};
     char32_t cp;
     const int len = utf8::DecodeAt(text_, pos, &cp);
-    return {cp, unicode::internal::ClassifyNonAscii(cp), len};
+    CharClass cls = unicode::internal::ClassifyNonAscii(cp);
+    if constexpr (!kMarks) {
+      if (cls == CharClass::kMark) cls = CharClass::kOther;
+    }
+    return {cp, cls, len};
   }
 
   // End of the run of characters of class `cls` starting at pos (pos itself if there is none).
@@ -37,6 +46,16 @@ class Scanner {
     while (pos < text_.size()) {
       const Char c = At(pos);
       if (c.cls != cls) break;
+      pos += c.len;
+    }
+    return pos;
+  }
+
+  // End of the run of word characters (IsWordClass) starting at pos.
+  size_t SkipWord(size_t pos) const {
+    while (pos < text_.size()) {
+      const Char c = At(pos);
+      if (!IsWordClass(c.cls)) break;
       pos += c.len;
     }
     return pos;
@@ -99,19 +118,24 @@ class Scanner {
   std::string_view text_;
 };
 
-// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-size_t MatchQwen2(const Scanner& s, size_t pos) {
+// Qwen2 (kMarks = false), where a word is \p{L}+:
+//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// Qwen3.5 (kMarks = true, kQwen3_5Regex) is the same with [\p{L}\p{M}]+ for \p{L}+ and [^\s\p{L}\p{M}\p{N}] for
+// [^\s\p{L}\p{N}].
+template <bool kMarks>
+size_t MatchQwen(const Scanner<kMarks>& s, size_t pos) {
   if (const size_t len = s.Contraction(pos, /*ignore_case=*/true)) return pos + len;
   const Char c0 = s.At(pos);
-  // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (c0.cls == CharClass::kLetter) return s.SkipClass(pos, CharClass::kLetter);
+  // [^\r\n\p{L}\p{N}]?<word>+. A letter at pos starts the word run. So does a mark in Qwen3.5: the optional class
+  // may take it too, but the match is then the same run of letters and marks (or, backtracking, the mark alone).
+  if (IsWordClass(c0.cls)) return s.SkipWord(pos);
   if (c0.cls != CharClass::kNumber && c0.cp != '\r' && c0.cp != '\n' && pos + c0.len < s.size() &&
-      s.At(pos + c0.len).cls == CharClass::kLetter) {
-    return s.SkipClass(pos + c0.len, CharClass::kLetter);
+      IsWordClass(s.At(pos + c0.len).cls)) {
+    return s.SkipWord(pos + c0.len);
   }
   // \p{N}
   if (c0.cls == CharClass::kNumber) return pos + c0.len;
-  // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+  // ' ?[^\s\p{L}\p{N}]+[\r\n]*' (Qwen3.5: [^\s\p{L}\p{M}\p{N}], which is kOther there)
   const size_t other = c0.cp == ' ' ? pos + 1 : pos;
   if (other < s.size() && s.At(other).cls == CharClass::kOther) {
     size_t end = s.SkipClass(other, CharClass::kOther);
@@ -123,7 +147,7 @@ size_t MatchQwen2(const Scanner& s, size_t pos) {
 }
 
 // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-size_t MatchGpt2(const Scanner& s, size_t pos) {
+size_t MatchGpt2(const Scanner<false>& s, size_t pos) {
   if (const size_t len = s.Contraction(pos, /*ignore_case=*/false)) return pos + len;
   const Char c0 = s.At(pos);
   size_t start = pos;
@@ -144,17 +168,32 @@ size_t MatchGpt2(const Scanner& s, size_t pos) {
 absl::StatusOr<SplitPattern> SplitPatternFromRegex(std::string_view regex) {
   if (regex == kQwen2Regex) return SplitPattern::kQwen2;
   if (regex == kGpt2Regex) return SplitPattern::kGpt2;
-  return absl::UnimplementedError(absl::StrCat(
-      "pre_tokenizer: Split regex is not one octet implements (the Qwen2 or GPT-2 pattern): ", std::string(regex)));
+  if (regex == kQwen3_5Regex) return SplitPattern::kQwen3_5;
+  return absl::UnimplementedError(
+      absl::StrCat("pre_tokenizer: Split regex is not one octet implements (the Qwen2, Qwen3.5 or GPT-2 pattern): ",
+                   std::string(regex)));
 }
 
 void SplitText(SplitPattern pattern, std::string_view text, std::vector<std::string_view>* pieces) {
-  const Scanner scanner(text);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const size_t end = pattern == SplitPattern::kQwen2 ? MatchQwen2(scanner, pos) : MatchGpt2(scanner, pos);
-    pieces->push_back(text.substr(pos, end - pos));
-    pos = end;
+  // `match` is a lambda rather than a function pointer so that each loop inlines its matcher.
+  auto split = [&](const auto& scanner, auto match) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+      const size_t end = match(scanner, pos);
+      pieces->push_back(text.substr(pos, end - pos));
+      pos = end;
+    }
+  };
+  switch (pattern) {
+    case SplitPattern::kQwen2:
+      split(Scanner<false>(text), [](const auto& s, size_t pos) { return MatchQwen(s, pos); });
+      return;
+    case SplitPattern::kQwen3_5:
+      split(Scanner<true>(text), [](const auto& s, size_t pos) { return MatchQwen(s, pos); });
+      return;
+    case SplitPattern::kGpt2:
+      split(Scanner<false>(text), [](const auto& s, size_t pos) { return MatchGpt2(s, pos); });
+      return;
   }
 }
 

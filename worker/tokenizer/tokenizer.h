@@ -1,4 +1,4 @@
-// Tokenizer: text ↔ token ids for byte-level BPE models (Qwen2/Qwen3, GPT-2 style), loaded from a Hugging Face
+// Tokenizer: text ↔ token ids for byte-level BPE models (Qwen2/3/3.5, GPT-2 style), loaded from a Hugging Face
 // tokenizer.json and matching Hugging Face `tokenizers` id for id. Immutable after loading; every method is
 // thread-safe (Encode shares a word cache behind sharded locks).
 //

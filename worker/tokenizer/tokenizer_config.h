@@ -1,5 +1,5 @@
 // What octet takes from a Hugging Face tokenizer.json, parsed and validated: everything outside the supported
-// byte-level BPE configurations (Qwen2/Qwen3, GPT-2 style) is an error naming the JSON field, never a crash.
+// byte-level BPE configurations (Qwen2/3/3.5, GPT-2 style) is an error naming the JSON field, never a crash.
 #pragma once
 
 #include <cstdint>

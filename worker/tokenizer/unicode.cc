@@ -22,6 +22,7 @@ bool InRanges(absl::Span<const CodePointRange> ranges, char32_t cp) {
 CharClass ClassifyBySearch(char32_t cp) {
   if (InRanges(unicode_tables::Letters(), cp)) return CharClass::kLetter;
   if (InRanges(unicode_tables::Numbers(), cp)) return CharClass::kNumber;
+  if (InRanges(unicode_tables::Marks(), cp)) return CharClass::kMark;
   if (InRanges(unicode_tables::WhiteSpace(), cp)) return CharClass::kWhiteSpace;
   return CharClass::kOther;
 }
@@ -39,6 +40,7 @@ const BmpTable& Bmp() {
     };
     fill(unicode_tables::Letters(), CharClass::kLetter);
     fill(unicode_tables::Numbers(), CharClass::kNumber);
+    fill(unicode_tables::Marks(), CharClass::kMark);
     fill(unicode_tables::WhiteSpace(), CharClass::kWhiteSpace);
     return t;
   }();

@@ -36,6 +36,7 @@ extern const char kNfcUnicodeVersion[];      // "9.0.0", unicode-normalization-a
 
 absl::Span<const CodePointRange> Letters();      // General_Category L*
 absl::Span<const CodePointRange> Numbers();      // General_Category N*
+absl::Span<const CodePointRange> Marks();        // General_Category M*
 absl::Span<const CodePointRange> WhiteSpace();   // White_Space property
 absl::Span<const CodePointRange> NfcQcNotYes();  // NFC_Quick_Check = No or Maybe
 // The NFC tables below only know characters assigned by kNfcUnicodeVersion.

@@ -183,5 +183,23 @@ TEST(TokenizerConfigTest, SupportedVariantsLoad) {
   EXPECT_EQ((*t)->Encode("ab", /*add_special_tokens=*/false), std::vector<int32_t>({2}));
 }
 
+// The pipeline scripts/make_qwen3_5_tokenizer.py writes: Split(Qwen3.5 regex, Isolated), ByteLevel without its
+// regex, and ignore_merges (tiktoken emits a piece that is itself a token as is).
+TEST(TokenizerConfigTest, Qwen3_5PipelineLoads) {
+  Json j = Minimal();
+  const Json split = {{"type", "Split"},
+                      {"pattern", {{"Regex", std::string(kQwen3_5Regex)}}},
+                      {"behavior", "Isolated"},
+                      {"invert", false}};
+  const Json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", {split, byte_level}}};
+  j["model"]["ignore_merges"] = true;
+  absl::StatusOr<TokenizerConfig> config = ParseTokenizerJson(j.dump());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->splits, std::vector<SplitPattern>({SplitPattern::kQwen3_5}));
+  EXPECT_TRUE(config->bpe.ignore_merges);
+}
+
 }  // namespace
 }  // namespace octet
