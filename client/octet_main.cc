@@ -1,25 +1,39 @@
-// octet: the command-line client. `octet generate --addr HOST:PORT "prompt"` streams a completion to stdout.
+// octet: the command-line client. `octet generate --addr HOST:PORT "prompt"` streams a completion to stdout;
+// `octet eval --model DIR --text FILE` scores FP8 settings against BF16 in-process on the CPU.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/client.h"
+#include "worker/eval/eval_report.h"
+#include "worker/eval/evaluator.h"
+#include "worker/runtime/cpu_backend.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "Router (or worker) address, HOST:PORT");
-ABSL_FLAG(int32_t, max_tokens, 256, "Maximum tokens to generate (0: up to the context length)");
+ABSL_FLAG(int32_t, max_tokens, 256,
+          "generate: maximum tokens to generate (0: up to the context length); "
+          "eval: evaluate only the first N tokens of the text (default: all)");
 ABSL_FLAG(float, temperature, 1.0f, "Sampling temperature (0: greedy)");
 ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling mass in (0, 1] (1: off)");
 ABSL_FLAG(int32_t, top_k, 0, "Sample among the k most likely tokens (0: no limit)");
@@ -28,6 +42,14 @@ ABSL_FLAG(std::string, request_id, "", "Request id for logs (the server assigns 
 ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "Deadline of the call, e.g. 30s (default: none)");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "How long to wait for the connection");
 ABSL_FLAG(bool, add_special_tokens, false, "tokenize: add the model's beginning-of-sequence token");
+ABSL_FLAG(std::string, model, "", "eval: model folder (config.json, safetensors, tokenizer.json)");
+ABSL_FLAG(std::string, text, "", "eval: UTF-8 text file to score");
+ABSL_FLAG(std::string, recipes, "none,official,mlp-only,all", "eval: FP8 weight recipes, comma-separated");
+ABSL_FLAG(std::string, kv, "fp8,bf16", "eval: KV cache dtypes (fp8, bf16, fp32), comma-separated");
+ABSL_FLAG(int32_t, window, 0, "eval: tokens a window (0: min(model context, 512))");
+ABSL_FLAG(int32_t, threads, 0, "eval: settings run concurrently (0: one per core, at most one per setting)");
+ABSL_FLAG(std::string, json, "", "eval: write the results as JSON to this file");
+ABSL_FLAG(std::string, chart, "", "eval: draw perplexity and KL bars into this PNG (needs gnuplot)");
 
 namespace {
 
@@ -37,6 +59,11 @@ constexpr char kUsage[] =
     "           streams the completion of PROMPT (\"-\" reads it from stdin) to stdout\n"
     "  model-info --addr HOST:PORT      describes the served model\n"
     "  tokenize --addr HOST:PORT TEXT   prints the token ids of TEXT\n"
+    "  eval --model DIR --text FILE [--recipes none,official,mlp-only,all] [--kv fp8,bf16] [--window N]\n"
+    "       [--max-tokens N] [--threads N] [--json OUT.json] [--chart OUT.png]\n"
+    "           runs the model in-process on the CPU over FILE, teacher-forced in non-overlapping windows, under\n"
+    "           every recipe x KV dtype, and prints perplexity, mean KL(P_bf16 || P_setting), top-1 agreement\n"
+    "           with the baseline none/bf16, weight bytes and KV bytes a token\n"
     "Flag names may be written with '-' or '_' (--max-tokens, --max_tokens).\n";
 
 constexpr int kExitError = 1;  // the call or the connection failed
@@ -121,12 +148,121 @@ int Tokenize(const std::vector<std::string>& args) {
   return 0;
 }
 
+// 42s, 3m05s, 1h02m.
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 60) return absl::StrFormat("%ds", s);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, s % 3600 / 60);
+}
+
+// Draws a progress bar on a terminal; elsewhere (logs, CI) writes a line every 30 seconds.
+class ProgressReporter {
+ public:
+  ProgressReporter() : tty_(isatty(STDERR_FILENO) != 0), start_(Clock::now()), last_(start_) {}
+
+  void operator()(int64_t done, int64_t total) {
+    const Clock::time_point now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double since_last = std::chrono::duration<double>(now - last_).count();
+    const bool finished = done == total;
+    if (!finished && since_last < (tty_ ? 0.2 : 30.0)) return;
+    last_ = now;
+    const double left = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total - done) : 0;
+    const std::string eta = finished ? "done in " + Duration(elapsed) : Duration(left) + " left";
+    if (tty_) {
+      constexpr int kWidth = 30;
+      const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld windows, %s\033[K%s", std::string(filled, '#').c_str(),
+                   std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total), eta.c_str(), finished ? "\n" : "");
+    } else {
+      std::fprintf(stderr, "octet eval: %lld/%lld windows (%.0f%%), %s\n", static_cast<long long>(done),
+                   static_cast<long long>(total), total > 0 ? 100.0 * done / total : 100.0, eta.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool tty_;
+  Clock::time_point start_;
+  Clock::time_point last_;
+};
+
+// The commit of the source tree the binary was built in (it lives in the build folder), else of the current folder.
+octet::eval::RunInfo CurrentRunInfo() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string exe_dir = ec ? std::string(".") : exe.parent_path().string();
+  const std::string dir = octet::eval::GitCommit(exe_dir) != "unknown" ? exe_dir : std::string(".");
+  return {.date = octet::eval::UtcNow(), .commit = octet::eval::GitCommit(dir), .dirty = octet::eval::GitDirty(dir)};
+}
+
+int Eval(const std::vector<std::string>& args, bool max_tokens_given) {
+  if (!args.empty()) return UsageError("eval takes no arguments (--model DIR --text FILE)");
+  octet::eval::EvalOptions options;
+  options.model_dir = absl::GetFlag(FLAGS_model);
+  options.text_path = absl::GetFlag(FLAGS_text);
+  if (options.model_dir.empty()) return UsageError("eval needs --model DIR");
+  if (options.text_path.empty()) return UsageError("eval needs --text FILE");
+  std::vector<octet::Fp8Recipe> recipes;
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_recipes), ',', absl::SkipWhitespace())) {
+    absl::StatusOr<octet::Fp8Recipe> recipe = octet::ParseFp8Recipe(std::string(name));
+    if (!recipe.ok()) return UsageError(absl::StrCat("--recipes: ", recipe.status().message()));
+    recipes.push_back(*recipe);
+  }
+  std::vector<octet::DType> kv_dtypes;
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_kv), ',', absl::SkipWhitespace())) {
+    absl::StatusOr<octet::DType> dtype = octet::ParseKvCacheDtype(std::string(name));
+    if (!dtype.ok()) return UsageError(absl::StrCat("--kv: ", dtype.status().message()));
+    kv_dtypes.push_back(*dtype);
+  }
+  if (recipes.empty() || kv_dtypes.empty()) return UsageError("--recipes and --kv each need at least one value");
+  options.settings = octet::eval::SettingGrid(recipes, kv_dtypes);
+  options.window = absl::GetFlag(FLAGS_window);
+  if (options.window < 0) return UsageError("--window must be >= 0");
+  options.max_tokens = max_tokens_given ? absl::GetFlag(FLAGS_max_tokens) : 0;
+  if (options.max_tokens < 0) return UsageError("--max-tokens must be >= 0");
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 0) return UsageError("--threads must be >= 0");
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.num_threads = std::min(threads, static_cast<int>(options.settings.size()));
+  ProgressReporter progress;
+  options.progress = [&progress](int64_t done, int64_t total) { progress(done, total); };
+
+  octet::CpuBackend backend;
+  absl::StatusOr<octet::eval::EvalResult> result = octet::eval::RunEval(options, backend);
+  if (!result.ok()) return PrintError(result.status());
+  const octet::eval::RunInfo info = CurrentRunInfo();
+  std::fputs(octet::eval::FormatTable(*result).c_str(), stdout);
+  std::fflush(stdout);
+
+  int exit_code = 0;
+  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    std::ofstream out(path);
+    out << octet::eval::ReportJson(*result, info).dump(2) << "\n";
+    out.close();
+    if (!out) exit_code = PrintError(absl::UnavailableError(absl::StrCat("cannot write ", path)));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_chart); !path.empty()) {
+    if (absl::Status s = octet::eval::WriteChart(*result, info, path); !s.ok()) exit_code = PrintError(s);
+  }
+  return exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is reported by fwrite, not by a signal
   std::vector<std::string> normalized = octet::client::NormalizeFlagNames(argc, argv);
+  // --max-tokens has a default for generate; eval scores the whole text unless it is given.
+  bool max_tokens_given = false;
+  for (const std::string& arg : normalized) {
+    if (arg == "--") break;
+    if (arg == "--max_tokens" || arg.starts_with("--max_tokens=")) max_tokens_given = true;
+  }
   std::vector<char*> normalized_argv;
   for (std::string& arg : normalized) normalized_argv.push_back(arg.data());
   std::vector<char*> positional =
@@ -137,5 +273,6 @@ int main(int argc, char** argv) {
   if (command == "generate") return Generate(args);
   if (command == "model-info") return ModelInfo(args);
   if (command == "tokenize") return Tokenize(args);
+  if (command == "eval") return Eval(args, max_tokens_given);
   return UsageError("unknown command '" + command + "'");
 }
