@@ -40,14 +40,14 @@ struct LogVoidify {
 #define OCTET_LOG_SEVERITY_ERROR ::octet::LogSeverity::kError
 #define OCTET_LOG_SEVERITY_FATAL ::octet::LogSeverity::kFatal
 
-#define OCTET_LOG(severity, module)                                      \
-  (OCTET_LOG_SEVERITY_##severity < ::octet::MinLogSeverity())            \
-      ? (void)0                                                          \
-      : ::octet::LogVoidify() &                                          \
+#define OCTET_LOG(severity, module)                           \
+  (OCTET_LOG_SEVERITY_##severity < ::octet::MinLogSeverity()) \
+      ? (void)0                                               \
+      : ::octet::LogVoidify() &                               \
             ::octet::LogMessage(OCTET_LOG_SEVERITY_##severity, module, __FILE__, __LINE__).stream()
 
-#define OCTET_CHECK(cond)                                                                           \
-  (cond) ? (void)0                                                                                  \
-         : ::octet::LogVoidify() &                                                                  \
+#define OCTET_CHECK(cond)                                                                              \
+  (cond) ? (void)0                                                                                     \
+         : ::octet::LogVoidify() &                                                                     \
                ::octet::LogMessage(::octet::LogSeverity::kFatal, "check", __FILE__, __LINE__).stream() \
                    << "CHECK failed: " #cond " "

@@ -7,9 +7,9 @@
 #define OCTET_STATUS_CONCAT_INNER(a, b) a##b
 #define OCTET_STATUS_CONCAT(a, b) OCTET_STATUS_CONCAT_INNER(a, b)
 
-#define OCTET_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::absl::Status _octet_status = (expr);     \
+#define OCTET_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status _octet_status = (expr);         \
     if (!_octet_status.ok()) return _octet_status; \
   } while (0)
 

@@ -156,9 +156,8 @@ void GenerateReactor::OnWorkerDone(WorkerCall* call, const grpc::Status& status)
       if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_any_ &&
           static_cast<int>(calls_.size()) < kMaxAttempts) {
         retry = StartAttemptLocked();
-        OCTET_LOG(WARNING, "router") << RequestLabel(request_) << ": worker "
-                                     << forwarding_.pool->address(call->worker) << " failed before its first message ("
-                                     << status.error_message() << "); "
+        OCTET_LOG(WARNING, "router") << RequestLabel(request_) << ": worker " << forwarding_.pool->address(call->worker)
+                                     << " failed before its first message (" << status.error_message() << "); "
                                      << (retry != nullptr ? "retrying on " + forwarding_.pool->address(retry->worker)
                                                           : std::string("no other healthy worker to retry on"));
         if (retry == nullptr) final_status_ = status;  // the worker's error says more than "no other worker"

@@ -6,8 +6,8 @@
 namespace octet::cpu {
 
 void CausalConv1dSilu(const float* x, const float* w, const int32_t* query_start, const int32_t* context_lens,
-                      const int32_t* state_slots, int64_t num_seqs, int64_t channels, int64_t kernel,
-                      float* conv_state, float* out) {
+                      const int32_t* state_slots, int64_t num_seqs, int64_t channels, int64_t kernel, float* conv_state,
+                      float* out) {
   const int64_t hist = kernel - 1;
   std::vector<float> window(static_cast<size_t>(hist + 1));
   for (int64_t b = 0; b < num_seqs; ++b) {

@@ -11,7 +11,7 @@ namespace octet::cpu {
 // sequence has no earlier tokens (context_len == query_len). Afterwards the state holds the last K-1 inputs.
 // x, out [tokens, C]; w [C, K]; conv_state [slots, C, K-1].
 void CausalConv1dSilu(const float* x, const float* w, const int32_t* query_start, const int32_t* context_lens,
-                      const int32_t* state_slots, int64_t num_seqs, int64_t channels, int64_t kernel,
-                      float* conv_state, float* out);
+                      const int32_t* state_slots, int64_t num_seqs, int64_t channels, int64_t kernel, float* conv_state,
+                      float* out);
 
 }  // namespace octet::cpu

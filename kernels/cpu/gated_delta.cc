@@ -6,8 +6,8 @@
 
 namespace octet::cpu {
 
-void GdnGates(const float* a, const float* b, const float* a_log, const float* dt_bias, int64_t tokens,
-              int64_t heads, float* g, float* beta) {
+void GdnGates(const float* a, const float* b, const float* a_log, const float* dt_bias, int64_t tokens, int64_t heads,
+              float* g, float* beta) {
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t i = t * heads + h;

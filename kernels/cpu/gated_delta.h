@@ -7,8 +7,8 @@ namespace octet::cpu {
 
 // Gates from the projections: beta = sigmoid(b); g = -exp(a_log) * softplus(a + dt_bias).
 // a, b, g, beta [tokens, heads]; a_log, dt_bias [heads].
-void GdnGates(const float* a, const float* b, const float* a_log, const float* dt_bias, int64_t tokens,
-              int64_t heads, float* g, float* beta);
+void GdnGates(const float* a, const float* b, const float* a_log, const float* dt_bias, int64_t tokens, int64_t heads,
+              float* g, float* beta);
 
 // For each sequence b and value head h (key head h / (v_heads / k_heads)), per token t:
 //   q, k = l2norm(q_t), l2norm(k_t) (eps 1e-6); q *= 1/sqrt(k_dim)

@@ -65,8 +65,8 @@ void Engine::Cancel(int64_t seq_id) {
 
 void Engine::Loop() {
   OCTET_LOG(INFO, "engine") << "engine loop started: " << config_.num_kv_blocks << " KV blocks of "
-                            << config_.block_size << " tokens, max " << config_.scheduler.max_num_seqs
-                            << " sequences, " << config_.scheduler.max_num_batched_tokens << " tokens per step";
+                            << config_.block_size << " tokens, max " << config_.scheduler.max_num_seqs << " sequences, "
+                            << config_.scheduler.max_num_batched_tokens << " tokens per step";
   while (TakeInbox()) Step();
   // Stopping: whatever is still queued or running ends as cancelled.
   std::vector<int64_t> ids;
@@ -133,9 +133,9 @@ bool Engine::ProcessToken(Request& request, SampleResult sample) {
   if (params.logprobs > 0) out.logprobs.push_back(std::move(sample));
 
   FinishReason finish = FinishReason::kNone;
-  const bool stop_token = (!params.ignore_eos && eos_token_ids_.contains(token)) ||
-                          std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
-                              params.stop_token_ids.end();
+  const bool stop_token =
+      (!params.ignore_eos && eos_token_ids_.contains(token)) ||
+      std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) != params.stop_token_ids.end();
   if (stop_token) {
     finish = FinishReason::kStop;  // the stop token's own text is not part of the completion
   } else if (request.text.Push(token)) {

@@ -43,8 +43,7 @@ std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch)
     const Sequence& seq = *s.seq;
     const int32_t begin = seq.num_cached_tokens();
     const int32_t end = begin + s.num_new_tokens;
-    OCTET_CHECK(end <= seq.num_tokens() &&
-                static_cast<int32_t>(seq.block_table().size()) * block_size >= end)
+    OCTET_CHECK(end <= seq.num_tokens() && static_cast<int32_t>(seq.block_table().size()) * block_size >= end)
         << "sequence " << seq.request_id() << " scheduled past its tokens or blocks";
     for (int32_t p = begin; p < end; ++p) {
       input_ids.push_back(seq.token_ids()[p]);

@@ -18,7 +18,7 @@ struct GenerationOutput {
   std::vector<int32_t> token_ids;      // new tokens
   std::vector<SampleResult> logprobs;  // one per new token when the request asked for logprobs
   FinishReason finish_reason = FinishReason::kNone;
-  absl::Status status;                 // set with kError
+  absl::Status status;  // set with kError
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
 };

@@ -30,8 +30,7 @@ class LogitBins {
  public:
   static constexpr int32_t kNumBins = 1024;
 
-  LogitBins(float max_logit, float min_logit, float temperature)
-      : max_logit_(max_logit), temperature_(temperature) {
+  LogitBins(float max_logit, float min_logit, float temperature) : max_logit_(max_logit), temperature_(temperature) {
     const float span_below_max = std::min((max_logit - min_logit) / temperature, 64.0f);
     bins_per_unit_ = span_below_max > 0.0f ? (kNumBins - 1) / span_below_max : 0.0f;
   }

@@ -17,10 +17,14 @@ absl::StatusOr<Fp8Recipe> ParseFp8Recipe(std::string_view name) {
 
 std::string_view Fp8RecipeName(Fp8Recipe recipe) {
   switch (recipe) {
-    case Fp8Recipe::kNone: return "none";
-    case Fp8Recipe::kOfficial: return "official";
-    case Fp8Recipe::kMlpOnly: return "mlp-only";
-    case Fp8Recipe::kAll: return "all";
+    case Fp8Recipe::kNone:
+      return "none";
+    case Fp8Recipe::kOfficial:
+      return "official";
+    case Fp8Recipe::kMlpOnly:
+      return "mlp-only";
+    case Fp8Recipe::kAll:
+      return "all";
   }
   return "unknown";
 }

@@ -17,10 +17,10 @@ enum class Fp8Recipe { kNone, kOfficial, kMlpOnly, kAll };
 
 // What a linear layer is, for deciding its precision.
 enum class LinearRole {
-  kAttention,         // q/k/v/o projections of full attention
-  kLinearAttention,   // Gated DeltaNet in_proj_qkv, in_proj_z, out_proj
+  kAttention,            // q/k/v/o projections of full attention
+  kLinearAttention,      // Gated DeltaNet in_proj_qkv, in_proj_z, out_proj
   kLinearAttentionGate,  // Gated DeltaNet in_proj_a, in_proj_b (tiny, precision-sensitive)
-  kMlp,               // gate/up/down projections
+  kMlp,                  // gate/up/down projections
   kLmHead,
 };
 

@@ -14,8 +14,8 @@ namespace octet {
 struct KvCache {
   int32_t num_blocks = 0;
   int32_t block_size = 0;
-  DType dtype = DType::kF32;     // of the cached values
-  std::vector<KvLayer> layers;   // one per attention layer
+  DType dtype = DType::kF32;    // of the cached values
+  std::vector<KvLayer> layers;  // one per attention layer
   int32_t num_state_slots = 0;
   std::vector<Tensor> conv_state;       // one per linear-attention layer: [slots, conv_channels, conv_kernel - 1]
   std::vector<Tensor> recurrent_state;  // one per linear-attention layer: [slots, v_heads, k_dim, v_dim], fp32
@@ -49,8 +49,8 @@ struct KvCacheSpec {
 
 // One forward step's inputs, already on the device.
 struct ForwardBatch {
-  Tensor input_ids;   // i32 [T]
-  Tensor positions;   // i32 [T]
+  Tensor input_ids;  // i32 [T]
+  Tensor positions;  // i32 [T]
   AttentionBatch attention;
   Tensor logit_rows;  // i32 [N]: rows of the batch whose next-token logits are wanted
 };

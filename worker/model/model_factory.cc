@@ -14,12 +14,12 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& bac
   switch (loaded.config.family) {
     case ModelFamily::kQwen3: {
       OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen3Model::Load(loaded.config, *loaded.checkpoint, backend, options.recipe,
-                                                               &loaded.weight_stats));
+                                                            &loaded.weight_stats));
       break;
     }
     case ModelFamily::kQwen35: {
       OCTET_ASSIGN_OR_RETURN(loaded.model, Qwen35Model::Load(loaded.config, *loaded.checkpoint, backend, options.recipe,
-                                                                &loaded.weight_stats));
+                                                             &loaded.weight_stats));
       break;
     }
   }

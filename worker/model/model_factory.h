@@ -25,7 +25,6 @@ struct LoadedModel {
   WeightStats weight_stats;
 };
 
-absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& backend,
-                                      const LoadOptions& options = {});
+absl::StatusOr<LoadedModel> LoadModel(const std::string& model_dir, Backend& backend, const LoadOptions& options = {});
 
 }  // namespace octet

@@ -18,9 +18,8 @@ int64_t ConvChannels(const ModelConfig& c) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Qwen35Model>> Qwen35Model::Load(const ModelConfig& config,
-                                                               const Checkpoint& checkpoint, Backend& backend,
-                                                               Fp8Recipe recipe, WeightStats* stats) {
+absl::StatusOr<std::unique_ptr<Qwen35Model>> Qwen35Model::Load(const ModelConfig& config, const Checkpoint& checkpoint,
+                                                               Backend& backend, Fp8Recipe recipe, WeightStats* stats) {
   if (config.layer_types.size() != static_cast<size_t>(config.num_hidden_layers)) {
     return absl::InvalidArgumentError(absl::StrCat("config.json: layer_types has ", config.layer_types.size(),
                                                    " entries for ", config.num_hidden_layers, " layers"));
@@ -58,17 +57,18 @@ absl::StatusOr<std::unique_ptr<Qwen35Model>> Qwen35Model::Load(const ModelConfig
       OCTET_RETURN_IF_ERROR(model->LoadFullAttention(body, p + "self_attn.", layer.attention));
     }
     OCTET_ASSIGN_OR_RETURN(layer.post_attn_norm, body.Load(p + "post_attention_layernorm.weight", {hidden}));
-    OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj, body.LoadStackedLinear({p + "mlp.gate_proj.weight",
-                                                                       p + "mlp.up_proj.weight"},
-                                                                      {inter, inter}, hidden, LinearRole::kMlp));
-    OCTET_ASSIGN_OR_RETURN(layer.down_proj, body.LoadLinear(p + "mlp.down_proj.weight", hidden, inter, LinearRole::kMlp));
+    OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj,
+                           body.LoadStackedLinear({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"},
+                                                  {inter, inter}, hidden, LinearRole::kMlp));
+    OCTET_ASSIGN_OR_RETURN(layer.down_proj,
+                           body.LoadLinear(p + "mlp.down_proj.weight", hidden, inter, LinearRole::kMlp));
     model->layers_.push_back(std::move(layer));
   }
   OCTET_ASSIGN_OR_RETURN(model->final_norm_, body.Load("norm.weight", {hidden}));
   if (config.tie_word_embeddings) {
     if (UsesFp8(recipe, LinearRole::kLmHead)) {
-      OCTET_ASSIGN_OR_RETURN(model->lm_head_, body.LoadLinear("embed_tokens.weight", config.vocab_size, hidden,
-                                                              LinearRole::kLmHead));
+      OCTET_ASSIGN_OR_RETURN(model->lm_head_,
+                             body.LoadLinear("embed_tokens.weight", config.vocab_size, hidden, LinearRole::kLmHead));
     } else {
       model->lm_head_ = LinearWeight{model->embed_tokens_, {}};
     }
@@ -86,17 +86,22 @@ absl::Status Qwen35Model::LoadLinearAttention(WeightLoader& w, const std::string
   const int64_t value_dim = hv * c.linear_value_head_dim;
   const int64_t channels = ConvChannels(c);
   const int64_t kernel = c.linear_conv_kernel_dim;
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_qkv, w.LoadLinear(p + "in_proj_qkv.weight", channels, hidden, LinearRole::kLinearAttention));
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_z, w.LoadLinear(p + "in_proj_z.weight", value_dim, hidden, LinearRole::kLinearAttention));
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_b, w.LoadLinear(p + "in_proj_b.weight", hv, hidden, LinearRole::kLinearAttentionGate));
-  OCTET_ASSIGN_OR_RETURN(out.in_proj_a, w.LoadLinear(p + "in_proj_a.weight", hv, hidden, LinearRole::kLinearAttentionGate));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_qkv,
+                         w.LoadLinear(p + "in_proj_qkv.weight", channels, hidden, LinearRole::kLinearAttention));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_z,
+                         w.LoadLinear(p + "in_proj_z.weight", value_dim, hidden, LinearRole::kLinearAttention));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_b,
+                         w.LoadLinear(p + "in_proj_b.weight", hv, hidden, LinearRole::kLinearAttentionGate));
+  OCTET_ASSIGN_OR_RETURN(out.in_proj_a,
+                         w.LoadLinear(p + "in_proj_a.weight", hv, hidden, LinearRole::kLinearAttentionGate));
   Tensor conv;
   OCTET_ASSIGN_OR_RETURN(conv, w.Load(p + "conv1d.weight", {channels, 1, kernel}));
   out.conv_weight = conv.View({channels, kernel});
   OCTET_ASSIGN_OR_RETURN(out.dt_bias, w.Load(p + "dt_bias", {hv}));
   OCTET_ASSIGN_OR_RETURN(out.a_log, w.Load(p + "A_log", {hv}));
   OCTET_ASSIGN_OR_RETURN(out.norm, w.Load(p + "norm.weight", {c.linear_value_head_dim}));
-  OCTET_ASSIGN_OR_RETURN(out.out_proj, w.LoadLinear(p + "out_proj.weight", hidden, value_dim, LinearRole::kLinearAttention));
+  OCTET_ASSIGN_OR_RETURN(out.out_proj,
+                         w.LoadLinear(p + "out_proj.weight", hidden, value_dim, LinearRole::kLinearAttention));
   return absl::OkStatus();
 }
 

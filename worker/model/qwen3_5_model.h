@@ -26,7 +26,7 @@ class Qwen35Model final : public Model {
   Tensor Forward(const ForwardBatch& batch, KvCache& cache) override;
 
  private:
-  struct LinearAttention {   // Gated DeltaNet
+  struct LinearAttention {     // Gated DeltaNet
     LinearWeight in_proj_qkv;  // [2 * Hk * Dk + Hv * Dv, hidden]
     LinearWeight in_proj_z;    // [Hv * Dv, hidden]
     LinearWeight in_proj_b;    // [Hv, hidden]
@@ -37,39 +37,37 @@ class Qwen35Model final : public Model {
     Tensor norm;               // [Dv], plain weight
     LinearWeight out_proj;     // [hidden, Hv * Dv]
   };
-  struct FullAttention {     // gated attention
-    LinearWeight q_proj;       // [Hq * 2D, hidden]: per head [q | gate]
-    LinearWeight k_proj;       // [Hk * D, hidden]
-    LinearWeight v_proj;       // [Hk * D, hidden]
-    Tensor q_norm;             // [D], offset
-    Tensor k_norm;             // [D], offset
-    LinearWeight o_proj;       // [hidden, Hq * D]
+  struct FullAttention {  // gated attention
+    LinearWeight q_proj;  // [Hq * 2D, hidden]: per head [q | gate]
+    LinearWeight k_proj;  // [Hk * D, hidden]
+    LinearWeight v_proj;  // [Hk * D, hidden]
+    Tensor q_norm;        // [D], offset
+    Tensor k_norm;        // [D], offset
+    LinearWeight o_proj;  // [hidden, Hq * D]
   };
   struct Layer {
     bool is_linear = false;
-    int32_t cache_index = 0;   // index among layers of its kind (KV cache or recurrent state)
-    Tensor input_norm;         // [hidden], offset
+    int32_t cache_index = 0;  // index among layers of its kind (KV cache or recurrent state)
+    Tensor input_norm;        // [hidden], offset
     LinearAttention linear;
     FullAttention attention;
-    Tensor post_attn_norm;     // [hidden], offset
-    LinearWeight gate_up_proj; // [2 * intermediate, hidden]
-    LinearWeight down_proj;    // [hidden, intermediate]
+    Tensor post_attn_norm;      // [hidden], offset
+    LinearWeight gate_up_proj;  // [2 * intermediate, hidden]
+    LinearWeight down_proj;     // [hidden, intermediate]
   };
 
   Qwen35Model(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {}
   absl::Status LoadLinearAttention(WeightLoader& w, const std::string& p, LinearAttention& out) const;
   absl::Status LoadFullAttention(WeightLoader& w, const std::string& p, FullAttention& out) const;
-  void RunLinearAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x,
-                          Tensor& out);
-  void RunFullAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x,
-                        Tensor& out);
+  void RunLinearAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x, Tensor& out);
+  void RunFullAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x, Tensor& out);
 
   ModelConfig config_;
   Backend& backend_;
-  Tensor embed_tokens_;     // [vocab, hidden]
+  Tensor embed_tokens_;  // [vocab, hidden]
   std::vector<Layer> layers_;
-  Tensor final_norm_;       // [hidden], offset
-  LinearWeight lm_head_;    // [vocab, hidden]
+  Tensor final_norm_;     // [hidden], offset
+  LinearWeight lm_head_;  // [vocab, hidden]
 };
 
 }  // namespace octet

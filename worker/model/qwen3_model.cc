@@ -23,15 +23,20 @@ absl::StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::Load(const ModelConfig& 
     const std::string p = absl::StrCat("model.layers.", i, ".");
     Layer layer;
     OCTET_ASSIGN_OR_RETURN(layer.input_norm, w.Load(p + "input_layernorm.weight", {hidden}));
-    OCTET_ASSIGN_OR_RETURN(layer.q_proj, w.LoadLinear(p + "self_attn.q_proj.weight", hq * d, hidden, LinearRole::kAttention));
-    OCTET_ASSIGN_OR_RETURN(layer.k_proj, w.LoadLinear(p + "self_attn.k_proj.weight", hk * d, hidden, LinearRole::kAttention));
-    OCTET_ASSIGN_OR_RETURN(layer.v_proj, w.LoadLinear(p + "self_attn.v_proj.weight", hk * d, hidden, LinearRole::kAttention));
+    OCTET_ASSIGN_OR_RETURN(layer.q_proj,
+                           w.LoadLinear(p + "self_attn.q_proj.weight", hq * d, hidden, LinearRole::kAttention));
+    OCTET_ASSIGN_OR_RETURN(layer.k_proj,
+                           w.LoadLinear(p + "self_attn.k_proj.weight", hk * d, hidden, LinearRole::kAttention));
+    OCTET_ASSIGN_OR_RETURN(layer.v_proj,
+                           w.LoadLinear(p + "self_attn.v_proj.weight", hk * d, hidden, LinearRole::kAttention));
     OCTET_ASSIGN_OR_RETURN(layer.q_norm, w.Load(p + "self_attn.q_norm.weight", {d}));
     OCTET_ASSIGN_OR_RETURN(layer.k_norm, w.Load(p + "self_attn.k_norm.weight", {d}));
-    OCTET_ASSIGN_OR_RETURN(layer.o_proj, w.LoadLinear(p + "self_attn.o_proj.weight", hidden, hq * d, LinearRole::kAttention));
+    OCTET_ASSIGN_OR_RETURN(layer.o_proj,
+                           w.LoadLinear(p + "self_attn.o_proj.weight", hidden, hq * d, LinearRole::kAttention));
     OCTET_ASSIGN_OR_RETURN(layer.post_attn_norm, w.Load(p + "post_attention_layernorm.weight", {hidden}));
-    OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj, w.LoadStackedLinear({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"},
-                                                                   {inter, inter}, hidden, LinearRole::kMlp));
+    OCTET_ASSIGN_OR_RETURN(layer.gate_up_proj,
+                           w.LoadStackedLinear({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {inter, inter},
+                                               hidden, LinearRole::kMlp));
     OCTET_ASSIGN_OR_RETURN(layer.down_proj, w.LoadLinear(p + "mlp.down_proj.weight", hidden, inter, LinearRole::kMlp));
     model->layers_.push_back(std::move(layer));
   }
@@ -71,13 +76,13 @@ Tensor Qwen3Model::Forward(const ForwardBatch& batch, KvCache& cache) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const int32_t rotary_dim = static_cast<int32_t>(d);
 
-  Tensor h = b.Empty(act, {t, hidden});         // residual stream
-  Tensor x = b.Empty(act, {t, hidden});         // normed input of a block
+  Tensor h = b.Empty(act, {t, hidden});  // residual stream
+  Tensor x = b.Empty(act, {t, hidden});  // normed input of a block
   Tensor q = b.Empty(act, {t, hq, d});
   Tensor k = b.Empty(act, {t, hk, d});
   Tensor v = b.Empty(act, {t, hk, d});
   Tensor attn = b.Empty(act, {t, hq, d});
-  Tensor proj = b.Empty(act, {t, hidden});      // a block's output before the residual add
+  Tensor proj = b.Empty(act, {t, hidden});  // a block's output before the residual add
   Tensor gate_up = b.Empty(act, {t, 2 * inter});
   Tensor mlp_act = b.Empty(act, {t, inter});
   Tensor q2 = q.View({t, hq * d}), k2 = k.View({t, hk * d}), v2 = v.View({t, hk * d});

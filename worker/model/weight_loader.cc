@@ -19,8 +19,7 @@ bool WeightLoader::Has(std::string_view name) const {
   return checkpoint_.Find(absl::StrCat(prefix_, std::string(name))) != nullptr;
 }
 
-absl::StatusOr<const TensorView*> WeightLoader::Find(std::string_view name, const Shape& shape,
-                                                     bool allow_fp8) const {
+absl::StatusOr<const TensorView*> WeightLoader::Find(std::string_view name, const Shape& shape, bool allow_fp8) const {
   const std::string full = absl::StrCat(prefix_, std::string(name));
   const TensorView* t = checkpoint_.Find(full);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("checkpoint has no tensor ", full));
@@ -38,9 +37,9 @@ absl::StatusOr<const TensorView*> WeightLoader::Find(std::string_view name, cons
       if (allow_fp8) return t;
       [[fallthrough]];
     default:
-      return absl::UnimplementedError(absl::StrCat("tensor ", full, " has dtype ", std::string(DTypeName(t->dtype)),
-                                                   allow_fp8 ? "; expected fp32, bf16, fp16 or fp8_e4m3"
-                                                             : "; expected fp32, bf16 or fp16"));
+      return absl::UnimplementedError(
+          absl::StrCat("tensor ", full, " has dtype ", std::string(DTypeName(t->dtype)),
+                       allow_fp8 ? "; expected fp32, bf16, fp16 or fp8_e4m3" : "; expected fp32, bf16 or fp16"));
   }
 }
 
@@ -50,8 +49,7 @@ absl::StatusOr<Tensor> WeightLoader::Load(std::string_view name, const Shape& sh
   return backend_.Upload(t->dtype, t->data, shape);
 }
 
-absl::StatusOr<std::vector<float>> WeightLoader::BlockScales(const std::string& name, int64_t out,
-                                                             int64_t in) const {
+absl::StatusOr<std::vector<float>> WeightLoader::BlockScales(const std::string& name, int64_t out, int64_t in) const {
   const std::string scale_name = absl::StrCat(prefix_, name, "_scale_inv");
   const TensorView* s = checkpoint_.Find(scale_name);
   if (s == nullptr) {
@@ -73,8 +71,8 @@ absl::StatusOr<std::vector<float>> WeightLoader::Dequantize(const std::string& n
   return values;
 }
 
-absl::StatusOr<LinearWeight> WeightLoader::LoadLinear(std::string_view name, int64_t out_features,
-                                                      int64_t in_features, LinearRole role) {
+absl::StatusOr<LinearWeight> WeightLoader::LoadLinear(std::string_view name, int64_t out_features, int64_t in_features,
+                                                      LinearRole role) {
   return LoadStackedLinear({std::string(name)}, {out_features}, in_features, role);
 }
 
@@ -142,8 +140,9 @@ absl::StatusOr<LinearWeight> WeightLoader::LoadStackedLinear(const std::vector<s
     std::vector<float> stacked(values.size());
     int64_t row = 0, scale_row = 0;
     for (size_t i = 0; i < parts.size(); ++i) {
-      cpu::DequantizeWeightFp8(values.data() + row * in_features, scales.data() + scale_row * cpu::Fp8NumBlocks(in_features),
-                               out_features[i], in_features, stacked.data() + row * in_features);
+      cpu::DequantizeWeightFp8(values.data() + row * in_features,
+                               scales.data() + scale_row * cpu::Fp8NumBlocks(in_features), out_features[i], in_features,
+                               stacked.data() + row * in_features);
       row += out_features[i];
       scale_row += cpu::Fp8NumBlocks(out_features[i]);
     }

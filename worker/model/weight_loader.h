@@ -15,8 +15,8 @@ namespace octet {
 
 // Bytes of weights as uploaded, for memory reports.
 struct WeightStats {
-  int64_t fp8_bytes = 0;     // FP8 values and their block scales
-  int64_t other_bytes = 0;   // everything else, in the backend's dtypes
+  int64_t fp8_bytes = 0;    // FP8 values and their block scales
+  int64_t other_bytes = 0;  // everything else, in the backend's dtypes
   int32_t fp8_layers = 0;
   int32_t other_layers = 0;  // linear layers not in FP8
 };

@@ -17,11 +17,11 @@ struct AttentionBatch {
   int32_t max_query_len = 0;
   int32_t max_context_len = 0;
   int32_t block_size = 0;
-  Tensor query_start;      // i32 [num_seqs + 1]: sequence b's queries are rows query_start[b] .. query_start[b+1]
-  Tensor context_lens;     // i32 [num_seqs]: tokens in the cache for b after this step (cached + new)
-  Tensor block_tables;     // i32 [num_seqs, max_blocks_per_seq]: physical block ids (rest is padding)
-  Tensor slot_mapping;     // i32 [T]: cache slot (block * block_size + offset) each new token's K/V goes to
-  Tensor state_slots;      // i32 [num_seqs]: recurrent-state slot of each sequence (hybrid models only)
+  Tensor query_start;   // i32 [num_seqs + 1]: sequence b's queries are rows query_start[b] .. query_start[b+1]
+  Tensor context_lens;  // i32 [num_seqs]: tokens in the cache for b after this step (cached + new)
+  Tensor block_tables;  // i32 [num_seqs, max_blocks_per_seq]: physical block ids (rest is padding)
+  Tensor slot_mapping;  // i32 [T]: cache slot (block * block_size + offset) each new token's K/V goes to
+  Tensor state_slots;   // i32 [num_seqs]: recurrent-state slot of each sequence (hybrid models only)
 };
 
 // FP8 block size of weights (128x128) and of activation groups (1x128), as in Qwen's FP8 checkpoints.
@@ -39,7 +39,7 @@ struct LinearWeight {
 // One attention layer's paged KV cache. Values are in the cache dtype (the compute dtype, bf16 or FP8 E4M3);
 // with FP8, each token's K and V carry one fp32 scale per KV head, written with them (scale = amax / 448).
 struct KvLayer {
-  Tensor k;        // [num_blocks, block_size, kv_heads, head_dim]
+  Tensor k;  // [num_blocks, block_size, kv_heads, head_dim]
   Tensor v;
   Tensor k_scale;  // fp32 [num_blocks, block_size, kv_heads]; only for FP8
   Tensor v_scale;

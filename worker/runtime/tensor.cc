@@ -24,8 +24,8 @@ Tensor::Tensor(std::shared_ptr<Buffer> buffer, DType dtype, Shape shape, size_t 
 }
 
 Tensor Tensor::View(Shape shape) const {
-  OCTET_CHECK(ShapeNumel(shape) == numel()) << "cannot view " << ShapeToString(shape_) << " as "
-                                            << ShapeToString(shape);
+  OCTET_CHECK(ShapeNumel(shape) == numel())
+      << "cannot view " << ShapeToString(shape_) << " as " << ShapeToString(shape);
   return Tensor(buffer_, dtype_, std::move(shape), byte_offset_);
 }
 
@@ -39,7 +39,8 @@ Tensor Tensor::Rows(int64_t begin, int64_t end) const {
 }
 
 std::string Tensor::DebugString() const {
-  return absl::StrCat(std::string(DTypeName(dtype_)), ShapeToString(shape_), device() == Device::kCpu ? "@cpu" : "@cuda");
+  return absl::StrCat(std::string(DTypeName(dtype_)), ShapeToString(shape_),
+                      device() == Device::kCpu ? "@cpu" : "@cuda");
 }
 
 Tensor HostTensor(DType dtype, Shape shape) {

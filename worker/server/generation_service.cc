@@ -40,8 +40,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc
       r.prompt_token_ids.assign(request->prompt_token_ids().ids().begin(), request->prompt_token_ids().ids().end());
       break;
     default:
-      return new RejectedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                             "one of `prompt` or `prompt_token_ids` is required"));
+      return new RejectedStream(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one of `prompt` or `prompt_token_ids` is required"));
   }
   if (absl::Status s = ValidatePrompt(r.prompt_token_ids, from_text, model_.limits); !s.ok()) {
     return new RejectedStream(ToGrpcStatus(s));

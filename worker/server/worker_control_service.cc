@@ -3,8 +3,7 @@
 namespace octet {
 
 grpc::ServerUnaryReactor* WorkerControlService::GetLoad(grpc::CallbackServerContext* context,
-                                                         const v1::GetLoadRequest* request,
-                                                         v1::WorkerLoad* response) {
+                                                        const v1::GetLoadRequest* request, v1::WorkerLoad* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!model_.ready.load()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker is still loading its model"));

@@ -33,7 +33,8 @@ ABSL_FLAG(int32_t, max_num_batched_tokens, 2048, "Tokens per engine step (prefil
 ABSL_FLAG(std::string, fp8_recipe, "official",
           "Which linear layers run in FP8: official (attention, Gated DeltaNet and MLP projections), mlp-only, all, "
           "none (16-bit everywhere)");
-ABSL_FLAG(std::string, kv_cache_dtype, "fp8", "KV cache values: fp8 (E4M3 with per-token, per-head scales), bf16, fp32");
+ABSL_FLAG(std::string, kv_cache_dtype, "fp8",
+          "KV cache values: fp8 (E4M3 with per-token, per-head scales), bf16, fp32");
 
 namespace octet {
 namespace {

@@ -71,10 +71,9 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
 
   // Hybrid models: one recurrent-state slot per sequence that may run at once.
   const int32_t num_state_slots = spec.num_recurrent_layers > 0 ? options.scheduler.max_num_seqs : 0;
-  rt->runner_ = std::make_unique<ModelRunner>(
-      model, *rt->backend_,
-      AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs, num_state_slots,
-                      options.kv_cache_dtype));
+  rt->runner_ = std::make_unique<ModelRunner>(model, *rt->backend_,
+                                              AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs,
+                                                              num_state_slots, options.kv_cache_dtype));
   EngineConfig engine_config;
   engine_config.scheduler = options.scheduler;
   engine_config.num_kv_blocks = static_cast<int32_t>(num_blocks);
@@ -107,9 +106,8 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   OCTET_LOG(INFO, "worker") << "model " << config.model_type << " loaded: " << config.num_hidden_layers
                             << " layers, context " << max_model_len << ", " << num_blocks << " KV blocks of " << bs
                             << " tokens on " << rt->backend_->name() << "; weights: " << info.weight_dtype() << ", "
-                            << ws.fp8_bytes + ws.other_bytes << " bytes; KV cache "
-                            << DTypeName(options.kv_cache_dtype) << ", " << spec.BytesPerToken(options.kv_cache_dtype)
-                            << " bytes per token";
+                            << ws.fp8_bytes + ws.other_bytes << " bytes; KV cache " << DTypeName(options.kv_cache_dtype)
+                            << ", " << spec.BytesPerToken(options.kv_cache_dtype) << " bytes per token";
   return rt;
 }
 

@@ -37,8 +37,8 @@ TEST(BlockManagerTest, ExactBlockCountsAtBoundaries) {
 
 TEST(BlockManagerTest, AllocateGivesDistinctBlocksAndDeallocateReturnsThem) {
   BlockManager bm(10, 4);
-  Sequence a = MakeSequence(1, 9);   // 3 blocks
-  Sequence b = MakeSequence(2, 8);   // 2 blocks
+  Sequence a = MakeSequence(1, 9);  // 3 blocks
+  Sequence b = MakeSequence(2, 8);  // 2 blocks
   bm.Allocate(a);
   bm.Allocate(b);
   EXPECT_EQ(bm.num_free_blocks(), 5);

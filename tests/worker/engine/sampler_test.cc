@@ -48,8 +48,7 @@ int32_t Argmax(const std::vector<float>& logits) {
 }
 
 // Frequencies of each token over n draws.
-std::vector<double> Frequencies(const std::vector<float>& logits, const SamplingParams& params, int n,
-                                uint64_t seed) {
+std::vector<double> Frequencies(const std::vector<float>& logits, const SamplingParams& params, int n, uint64_t seed) {
   Sampler sampler;
   std::mt19937_64 rng(seed);
   std::vector<double> freq(logits.size(), 0.0);
@@ -228,7 +227,8 @@ TEST(SamplerTest, TopPOnFlatDistributionKeepsLowestIds) {
   Sampler sampler;
   std::mt19937_64 rng(9);
   int32_t max_seen = 0;
-  for (int i = 0; i < 5000; ++i) max_seen = std::max(max_seen, sampler.Sample(logits, Params(1.0f, 0, 0.5f), rng).token_id);
+  for (int i = 0; i < 5000; ++i)
+    max_seen = std::max(max_seen, sampler.Sample(logits, Params(1.0f, 0, 0.5f), rng).token_id);
   EXPECT_LT(max_seen, 500);
   EXPECT_GT(max_seen, 480);
 }
@@ -339,7 +339,7 @@ TEST(SamplerTest, LogprobsOfHugeLogitsAreStable) {
   EXPECT_TRUE(std::isfinite(r.logprob));
   EXPECT_NEAR(r.logprob, 0.0f, 1e-6);
   EXPECT_FLOAT_EQ(r.top[1].logprob, logits[1] - logits[0]);  // exp(-1e24) underflows: token 0 has all the mass
-  EXPECT_FLOAT_EQ(r.top[2].logprob, -2e30f);                  // no overflow to -inf, no NaN
+  EXPECT_FLOAT_EQ(r.top[2].logprob, -2e30f);                 // no overflow to -inf, no NaN
 }
 
 TEST(SamplerTest, LowTemperatureSharpensHighTemperatureFlattens) {

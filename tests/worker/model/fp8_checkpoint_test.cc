@@ -26,7 +26,8 @@ const Pair kPairs[] = {
 };
 
 // A fixed 40-token prompt's logits [40, vocab], one prefill.
-std::vector<float> PromptLogits(const std::string& dir, Fp8Recipe recipe, DType kv_dtype, WeightStats* stats = nullptr) {
+std::vector<float> PromptLogits(const std::string& dir, Fp8Recipe recipe, DType kv_dtype,
+                                WeightStats* stats = nullptr) {
   CpuBackend backend;
   auto loaded = LoadModel(dir, backend, LoadOptions{.recipe = recipe});
   EXPECT_TRUE(loaded.ok()) << loaded.status();
@@ -92,9 +93,8 @@ TEST_P(Fp8CheckpointTest, Fp8KvCacheStaysCloseToFp32) {
   EXPECT_GT(RelativeL2(fp8, f32), RelativeL2(bf16, f32));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Fp8CheckpointTest, ::testing::ValuesIn(kPairs), [](const auto& info) {
-  return std::string(info.index == 0 ? "qwen3_5" : "qwen3");
-});
+INSTANTIATE_TEST_SUITE_P(Fixtures, Fp8CheckpointTest, ::testing::ValuesIn(kPairs),
+                         [](const auto& info) { return std::string(info.index == 0 ? "qwen3_5" : "qwen3"); });
 
 // Closeness is measured on the trained bundled model: the tiny random fixtures amplify any perturbation (3% of
 // weight noise moves their logits by tens of percent), a trained model does not.

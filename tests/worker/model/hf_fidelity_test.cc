@@ -4,10 +4,10 @@
 #include <cctype>
 #include <cmath>
 #include <condition_variable>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -127,8 +127,8 @@ TEST_P(HfFidelityTest, LogitsMatchTransformers) {
         worst = std::max(worst, err);
       }
       EXPECT_LT(worst, 1e-4) << GetParam() << " prompt " << i << " (" << ids.size() << " tokens), chunk " << chunk;
-      std::printf("[fidelity] %s prompt %zu (%zu tokens) chunk %d: max relative L2 error %.3g\n",
-                  GetParam().c_str(), i, ids.size(), chunk, worst);
+      std::printf("[fidelity] %s prompt %zu (%zu tokens) chunk %d: max relative L2 error %.3g\n", GetParam().c_str(), i,
+                  ids.size(), chunk, worst);
     }
   }
 }
@@ -181,16 +181,17 @@ TEST_P(HfFidelityTest, GreedyContinuationMatchesTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, HfFidelityTest, ::testing::ValuesIn(FixtureModels()),
-                         [](const auto& info) {
-                           std::string name = info.param;  // gtest names: letters, digits, underscores
-                           for (char& c : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfFidelityTest, ::testing::ValuesIn(FixtureModels()), [](const auto& info) {
+  std::string name = info.param;  // gtest names: letters, digits, underscores
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+});
 
-TEST(HfFidelityFixtures, Present) { EXPECT_GE(FixtureModels().size(), 3u) << "run tests/fixtures/make_hf_reference.py"; }
+TEST(HfFidelityFixtures, Present) {
+  EXPECT_GE(FixtureModels().size(), 3u) << "run tests/fixtures/make_hf_reference.py";
+}
 
 }  // namespace
 }  // namespace octet
