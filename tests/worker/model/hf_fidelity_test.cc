@@ -140,6 +140,8 @@ TEST_P(HfFidelityTest, GreedyContinuationMatchesTransformers) {
   options.model_dir = dir.string();
   options.served_model_name = GetParam();
   options.block_size = 4;
+  options.fp8_recipe = Fp8Recipe::kNone;  // transformers computes in float32: compare the exact path
+  options.kv_cache_dtype = DType::kF32;
   auto runtime = WorkerRuntime::Create(options);
   ASSERT_TRUE(runtime.ok()) << runtime.status();
 
