@@ -33,6 +33,36 @@ KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_b
   return cache;
 }
 
+ForwardBatch SequenceBatch(Backend& backend, absl::Span<const int32_t> ids, int32_t start,
+                           absl::Span<const int32_t> block_table, int32_t block_size, int32_t state_slot) {
+  const int32_t n = static_cast<int32_t>(ids.size());
+  const int32_t end = start + n;
+  const int32_t num_blocks = static_cast<int32_t>(block_table.size());
+  OCTET_CHECK(num_blocks * block_size >= end) << "block table too short for " << end << " tokens";
+  std::vector<int32_t> positions(n), slots(n), rows(n);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t p = start + i;
+    positions[i] = p;
+    slots[i] = block_table[p / block_size] * block_size + p % block_size;
+    rows[i] = i;
+  }
+  const std::vector<int32_t> query_start = {0, n}, context_lens = {end}, state_slots = {state_slot};
+  ForwardBatch fb;
+  fb.input_ids = backend.Upload(DType::kI32, ids.data(), {n});
+  fb.positions = backend.Upload(DType::kI32, positions.data(), {n});
+  fb.attention.num_seqs = 1;
+  fb.attention.max_query_len = n;
+  fb.attention.max_context_len = end;
+  fb.attention.block_size = block_size;
+  fb.attention.query_start = backend.Upload(DType::kI32, query_start.data(), {2});
+  fb.attention.context_lens = backend.Upload(DType::kI32, context_lens.data(), {1});
+  fb.attention.block_tables = backend.Upload(DType::kI32, block_table.data(), {1, num_blocks});
+  fb.attention.slot_mapping = backend.Upload(DType::kI32, slots.data(), {n});
+  fb.attention.state_slots = backend.Upload(DType::kI32, state_slots.data(), {1});
+  fb.logit_rows = backend.Upload(DType::kI32, rows.data(), {n});
+  return fb;
+}
+
 std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch) {
   const int32_t num_seqs = static_cast<int32_t>(batch.size());
   const int32_t block_size = cache_.block_size;

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/types/span.h"
+
 #include "worker/engine/scheduler.h"
 #include "worker/model/model.h"
 #include "worker/runtime/backend.h"
@@ -15,6 +17,13 @@ namespace octet {
 // kv_dtype: the compute dtype, kBF16 or kF8E4M3 (with per-token, per-head fp32 scales).
 KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_blocks, int32_t block_size,
                         int32_t num_state_slots = 0, DType kv_dtype = DType::kF32);
+
+// One sequence's tokens `ids` at positions [start, start + ids.size()) as a batch that wants the logits of every
+// position: its KV goes to `block_table` (blocks of block_size tokens), its recurrent state (hybrid models) to
+// `state_slot`; positions before `start` must already be in the cache. For teacher-forced evaluation and tests;
+// serving builds its batches in ModelRunner::Run.
+ForwardBatch SequenceBatch(Backend& backend, absl::Span<const int32_t> ids, int32_t start,
+                           absl::Span<const int32_t> block_table, int32_t block_size, int32_t state_slot);
 
 class ModelRunner {
  public:

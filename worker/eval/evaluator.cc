@@ -44,23 +44,9 @@ std::vector<float> ModelLogitSource::WindowLogits(absl::Span<const int32_t> ids)
   const int32_t num_blocks = (t + kBlockSize - 1) / kBlockSize;
   KvCache cache =
       AllocateKvCache(backend_, model_.kv_cache_spec(), num_blocks, kBlockSize, /*num_state_slots=*/1, kv_dtype_);
-  std::vector<int32_t> positions(t), table(num_blocks);
+  std::vector<int32_t> table(num_blocks);
   for (int32_t i = 0; i < num_blocks; ++i) table[i] = i;
-  for (int32_t p = 0; p < t; ++p) positions[p] = p;  // also the slots (blocks in order) and the logit rows
-  const std::vector<int32_t> query_start = {0, t}, context_lens = {t}, state_slots = {0};
-  ForwardBatch batch;
-  batch.input_ids = backend_.Upload(DType::kI32, ids.data(), {t});
-  batch.positions = backend_.Upload(DType::kI32, positions.data(), {t});
-  batch.attention.num_seqs = 1;
-  batch.attention.max_query_len = t;
-  batch.attention.max_context_len = t;
-  batch.attention.block_size = kBlockSize;
-  batch.attention.query_start = backend_.Upload(DType::kI32, query_start.data(), {2});
-  batch.attention.context_lens = backend_.Upload(DType::kI32, context_lens.data(), {1});
-  batch.attention.block_tables = backend_.Upload(DType::kI32, table.data(), {1, num_blocks});
-  batch.attention.slot_mapping = backend_.Upload(DType::kI32, positions.data(), {t});
-  batch.attention.state_slots = backend_.Upload(DType::kI32, state_slots.data(), {1});
-  batch.logit_rows = backend_.Upload(DType::kI32, positions.data(), {t});
+  const ForwardBatch batch = SequenceBatch(backend_, ids, /*start=*/0, table, kBlockSize, /*state_slot=*/0);
   Tensor logits = model_.Forward(batch, cache);  // [t, vocab]
   std::vector<float> out(static_cast<size_t>(logits.numel()));
   backend_.Download(logits, out.data());

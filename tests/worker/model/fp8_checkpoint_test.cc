@@ -35,28 +35,11 @@ std::vector<float> PromptLogits(const std::string& dir, Fp8Recipe recipe, DType 
   if (stats) *stats = loaded->weight_stats;
   Model& model = *loaded->model;
   const int32_t t = 40, block_size = 16, num_blocks = 3;
-  std::vector<int32_t> ids(t), positions(t), rows(t), table = {2, 0, 1};
-  std::vector<int32_t> slots(t);
-  for (int32_t p = 0; p < t; ++p) {
-    ids[p] = (p * 37 + 11) % 1900;
-    positions[p] = rows[p] = p;
-    slots[p] = table[p / block_size] * block_size + p % block_size;
-  }
+  std::vector<int32_t> ids(t);
+  for (int32_t p = 0; p < t; ++p) ids[p] = (p * 37 + 11) % 1900;
+  const std::vector<int32_t> table = {2, 0, 1};  // blocks out of order, as after some churn
   KvCache cache = AllocateKvCache(backend, model.kv_cache_spec(), num_blocks, block_size, 1, kv_dtype);
-  const std::vector<int32_t> query_start = {0, t}, context_lens = {t}, state_slots = {0};
-  ForwardBatch fb;
-  fb.input_ids = backend.Upload(DType::kI32, ids.data(), {t});
-  fb.positions = backend.Upload(DType::kI32, positions.data(), {t});
-  fb.attention.num_seqs = 1;
-  fb.attention.max_query_len = t;
-  fb.attention.max_context_len = t;
-  fb.attention.block_size = block_size;
-  fb.attention.query_start = backend.Upload(DType::kI32, query_start.data(), {2});
-  fb.attention.context_lens = backend.Upload(DType::kI32, context_lens.data(), {1});
-  fb.attention.block_tables = backend.Upload(DType::kI32, table.data(), {1, num_blocks});
-  fb.attention.slot_mapping = backend.Upload(DType::kI32, slots.data(), {t});
-  fb.attention.state_slots = backend.Upload(DType::kI32, state_slots.data(), {1});
-  fb.logit_rows = backend.Upload(DType::kI32, rows.data(), {t});
+  const ForwardBatch fb = SequenceBatch(backend, ids, /*start=*/0, table, block_size, /*state_slot=*/0);
   Tensor logits = model.Forward(fb, cache);
   std::vector<float> out(static_cast<size_t>(logits.numel()));
   backend.Download(logits, out.data());

@@ -61,7 +61,6 @@ std::vector<float> AllLogits(Model& model, Backend& backend, const std::vector<i
   // Hybrid models also need a recurrent-state slot: use slot 1 of 2, so slot indexing is exercised.
   const bool hybrid = model.kv_cache_spec().num_recurrent_layers > 0;
   KvCache cache = AllocateKvCache(backend, model.kv_cache_spec(), num_blocks, block_size, hybrid ? 2 : 0);
-  const std::vector<int32_t> state_slot = {1};
   // Blocks deliberately out of order, as a real block table would be after some churn.
   std::vector<int32_t> table(num_blocks);
   for (int32_t i = 0; i < num_blocks; ++i) table[i] = num_blocks - 1 - i;
@@ -69,27 +68,8 @@ std::vector<float> AllLogits(Model& model, Backend& backend, const std::vector<i
   std::vector<float> out(static_cast<size_t>(t_total) * vocab);
   for (int32_t begin = 0; begin < t_total; begin += chunk) {
     const int32_t end = std::min(t_total, begin + chunk);
-    const int32_t n = end - begin;
-    std::vector<int32_t> input(ids.begin() + begin, ids.begin() + end), positions, slots, rows;
-    for (int32_t p = begin; p < end; ++p) {
-      positions.push_back(p);
-      slots.push_back(table[p / block_size] * block_size + p % block_size);
-      rows.push_back(p - begin);
-    }
-    const std::vector<int32_t> query_start = {0, n}, context_lens = {end};
-    ForwardBatch fb;
-    fb.input_ids = backend.Upload(DType::kI32, input.data(), {n});
-    fb.positions = backend.Upload(DType::kI32, positions.data(), {n});
-    fb.attention.num_seqs = 1;
-    fb.attention.max_query_len = n;
-    fb.attention.max_context_len = end;
-    fb.attention.block_size = block_size;
-    fb.attention.query_start = backend.Upload(DType::kI32, query_start.data(), {2});
-    fb.attention.context_lens = backend.Upload(DType::kI32, context_lens.data(), {1});
-    fb.attention.block_tables = backend.Upload(DType::kI32, table.data(), {1, num_blocks});
-    fb.attention.slot_mapping = backend.Upload(DType::kI32, slots.data(), {n});
-    if (hybrid) fb.attention.state_slots = backend.Upload(DType::kI32, state_slot.data(), {1});
-    fb.logit_rows = backend.Upload(DType::kI32, rows.data(), {n});
+    const std::vector<int32_t> input(ids.begin() + begin, ids.begin() + end);
+    const ForwardBatch fb = SequenceBatch(backend, input, begin, table, block_size, hybrid ? 1 : -1);
     Tensor logits = model.Forward(fb, cache);
     backend.Download(logits, out.data() + static_cast<size_t>(begin) * vocab);
   }
