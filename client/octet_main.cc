@@ -24,7 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "client/cli_flags.h"
+#include "base/flag_names.h"
 #include "client/client.h"
 #include "worker/eval/eval_report.h"
 #include "worker/eval/evaluator.h"
@@ -256,7 +256,7 @@ int Eval(const std::vector<std::string>& args, bool max_tokens_given) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is reported by fwrite, not by a signal
-  std::vector<std::string> normalized = octet::client::NormalizeFlagNames(argc, argv);
+  std::vector<std::string> normalized = octet::NormalizeFlagNames(argc, argv);
   // --max-tokens has a default for generate; eval scores the whole text unless it is given.
   bool max_tokens_given = false;
   for (const std::string& arg : normalized) {

@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "base/flag_names.h"
 #include "base/log.h"
 #include "router/router_server.h"
 #include "router/worker_pool.h"
@@ -39,7 +40,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "octet-router --workers HOST:PORT[,HOST:PORT...] [--port N]\n"
       "Serves octet.v1.Generation, grpc.health.v1 and reflection; forwards each call to a healthy worker.");
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  // Both spellings of flag names work: --health-check-interval and --health_check_interval.
+  std::vector<std::string> args = octet::NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   if (positional.size() > 1) {
     std::fprintf(stderr, "octet-router: unexpected argument '%s' (all options are --flags)\n", positional[1]);
     return 2;

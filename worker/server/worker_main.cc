@@ -14,8 +14,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "base/flag_names.h"
 #include "base/log.h"
-#include "client/cli_flags.h"
 #include "worker/server/generation_service.h"
 #include "worker/server/worker_control_service.h"
 #include "worker/server/worker_runtime.h"
@@ -125,7 +125,7 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("octet-worker --model DIR [--port N]: serve a model over gRPC");
   // Both spellings of flag names work: --fp8-recipe and --fp8_recipe.
-  std::vector<std::string> args = octet::client::NormalizeFlagNames(argc, argv);
+  std::vector<std::string> args = octet::NormalizeFlagNames(argc, argv);
   std::vector<char*> arg_ptrs;
   for (std::string& a : args) arg_ptrs.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());

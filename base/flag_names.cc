@@ -1,10 +1,10 @@
-#include "client/cli_flags.h"
+#include "base/flag_names.h"
 
 #include <algorithm>
 
 #include "absl/flags/reflection.h"
 
-namespace octet::client {
+namespace octet {
 
 std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
@@ -23,4 +23,4 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   return args;
 }
 
-}  // namespace octet::client
+}  // namespace octet

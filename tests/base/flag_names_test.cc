@@ -1,4 +1,4 @@
-#include "client/cli_flags.h"
+#include "base/flag_names.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@ ABSL_FLAG(int, max_tokens, 0, "test flag");
 ABSL_FLAG(float, top_p, 0.0f, "test flag");
 ABSL_FLAG(std::string, addr, "", "test flag");
 
-namespace octet::client {
+namespace octet {
 namespace {
 
 std::vector<std::string> Normalize(std::vector<std::string> args) {
@@ -32,4 +32,4 @@ TEST(NormalizeFlagNames, LeavesEverythingElseAlone) {
 }
 
 }  // namespace
-}  // namespace octet::client
+}  // namespace octet
