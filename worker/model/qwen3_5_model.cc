@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "worker/model/decoder_blocks.h"
 
 namespace octet {
 namespace {
@@ -219,19 +220,10 @@ Tensor Qwen35Model::Forward(const ForwardBatch& batch, KvCache& cache) {
       RunFullAttention(layer, batch, cache, x, proj);
     }
     b.Add(h, proj, h);
-    b.RmsNorm(h, layer.post_attn_norm, eps, true, x);
-    b.Linear(x, layer.gate_up_proj, gate_up);
-    b.SiluMul(gate_up, mlp_act);
-    b.Linear(mlp_act, layer.down_proj, proj);
-    b.Add(h, proj, h);
+    AddMlpBlock(b, {layer.gate_up_proj, layer.down_proj}, layer.post_attn_norm, /*offset=*/true, eps, h, x, gate_up,
+                mlp_act, proj);
   }
-  const int64_t n = batch.logit_rows.numel();
-  Tensor last = b.Empty(act, {n, hidden});
-  b.GatherRows(h, batch.logit_rows, last);
-  b.RmsNorm(last, final_norm_, eps, true, last);
-  Tensor logits = b.Empty(DType::kF32, {n, config_.vocab_size});
-  b.Linear(last, lm_head_, logits);
-  return logits;
+  return LogitsOfRows(b, h, batch.logit_rows, final_norm_, /*offset=*/true, eps, lm_head_, config_.vocab_size);
 }
 
 }  // namespace octet
