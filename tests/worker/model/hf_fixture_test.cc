@@ -234,7 +234,18 @@ void CheckModel(const fs::path& dir) {
     const TensorView* t = (*logits)->Find(absl::StrCat("logits.", i));
     ASSERT_NE(t, nullptr) << i;
     EXPECT_EQ(t->dtype, DType::kF32);
-    EXPECT_EQ(t->shape, (std::vector<int64_t>{static_cast<int64_t>(prompts[i].size()), c.vocab_size}));
+    // Long prompts keep the logits of some positions only (reference.json's logit_positions), short ones all.
+    int64_t rows = static_cast<int64_t>(prompts[i].size());
+    const std::string key = std::to_string(i);
+    if (ref.contains("logit_positions") && ref["logit_positions"].contains(key)) {
+      const std::vector<int64_t> kept = ref["logit_positions"][key].get<std::vector<int64_t>>();
+      ASSERT_FALSE(kept.empty());
+      EXPECT_TRUE(std::is_sorted(kept.begin(), kept.end()));
+      EXPECT_GE(kept.front(), 0);
+      EXPECT_EQ(kept.back(), rows - 1);  // the last position, whose argmax is greedy step 0, is always kept
+      rows = static_cast<int64_t>(kept.size());
+    }
+    EXPECT_EQ(t->shape, (std::vector<int64_t>{rows, c.vocab_size}));
     EXPECT_EQ(greedy[i].size(), 32u);
     for (const nlohmann::json& id : greedy[i]) EXPECT_LT(id.get<int64_t>(), c.vocab_size);
   }
