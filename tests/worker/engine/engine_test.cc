@@ -1,4 +1,5 @@
 #include "worker/engine/engine.h"
+#include "tests/worker/tokenizer/fixtures.h"
 
 #include <algorithm>
 #include <atomic>
@@ -25,17 +26,8 @@ using std::chrono::milliseconds;
 
 constexpr int32_t kVocab = 64;  // ids 0..63 of the fixture tokenizer are single printable ASCII characters
 
-const Tokenizer& FixtureTokenizer() {
-  static const Tokenizer* tokenizer = [] {
-    absl::StatusOr<std::unique_ptr<Tokenizer>> t = Tokenizer::FromFile("tests/fixtures/tokenizer/tokenizer.json");
-    if (!t.ok()) {
-      ADD_FAILURE() << t.status() << " (tests run from the repo root)";
-      std::abort();
-    }
-    return t->release();
-  }();
-  return *tokenizer;
-}
+// The small Qwen-style test tokenizer, loaded once (tests/worker/tokenizer/fixtures.h).
+const Tokenizer& FixtureTokenizer() { return testing::LoadFixtureTokenizer("tokenizer.json"); }
 
 // The fake model's next token: a hash of the whole context, so that a wrong or stale KV cache (which is where the
 // fake model reads the context from) changes the output.

@@ -1,4 +1,5 @@
 #include "worker/engine/text_stream.h"
+#include "tests/worker/tokenizer/fixtures.h"
 
 #include <array>
 #include <cstdlib>
@@ -14,17 +15,8 @@
 namespace octet {
 namespace {
 
-const Tokenizer& FixtureTokenizer() {
-  static const Tokenizer* tokenizer = [] {
-    absl::StatusOr<std::unique_ptr<Tokenizer>> t = Tokenizer::FromFile("tests/fixtures/tokenizer/tokenizer.json");
-    if (!t.ok()) {
-      ADD_FAILURE() << t.status() << " (tests run from the repo root)";
-      std::abort();
-    }
-    return t->release();
-  }();
-  return *tokenizer;
-}
+// The small Qwen-style test tokenizer, loaded once (tests/worker/tokenizer/fixtures.h).
+const Tokenizer& FixtureTokenizer() { return testing::LoadFixtureTokenizer("tokenizer.json"); }
 
 // Strict UTF-8 validation (no overlongs, surrogates or code points above U+10FFFF), written independently of the
 // tokenizer's own utf8 helpers.
