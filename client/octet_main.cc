@@ -133,6 +133,16 @@ int ModelInfo(const std::vector<std::string>& args) {
       "kv_cache_dtype  %s\nvocab_size      %d\nbackend         %s\n",
       info->model_name().c_str(), info->architecture().c_str(), info->context_length(), info->weight_dtype().c_str(),
       info->compute_dtype().c_str(), info->kv_cache_dtype().c_str(), info->vocab_size(), info->backend().c_str());
+  if (info->has_memory()) {  // workers that report their memory plan
+    const octet::v1::MemoryReport& m = info->memory();
+    std::printf(
+        "weights_bytes   %lld\nkv_cache_bytes  %lld\nstate_bytes     %lld\nworkspace_bytes %lld\n"
+        "device_bytes    %lld\nkv_cache_tokens %lld\nkv_tokens_fp8   %lld\nkv_tokens_bf16  %lld\n",
+        static_cast<long long>(m.weights_bytes()), static_cast<long long>(m.kv_cache_bytes()),
+        static_cast<long long>(m.state_bytes()), static_cast<long long>(m.workspace_bytes()),
+        static_cast<long long>(m.device_total_bytes()), static_cast<long long>(m.kv_cache_tokens()),
+        static_cast<long long>(m.kv_cache_tokens_fp8()), static_cast<long long>(m.kv_cache_tokens_bf16()));
+  }
   return 0;
 }
 

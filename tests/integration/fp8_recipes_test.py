@@ -39,6 +39,15 @@ def test_recipe_serves_through_router(stubs, recipe, kv):
             assert "fp8" not in info.weight_dtype
         else:
             assert f"recipe {recipe}" in info.weight_dtype
+        # The memory plan: the bundled model is hybrid (recurrent state), and the KV pool's bytes hold about twice
+        # the tokens with FP8 KV as with bf16 KV (per head of 64: 64 one-byte values + a 4-byte scale vs 128 bytes).
+        m = info.memory
+        assert m.weights_bytes > 0 and m.kv_cache_bytes > 0 and m.state_bytes > 0 and m.workspace_bytes > 0
+        assert m.device_total_bytes == 0  # CPU backend
+        assert m.kv_cache_tokens > 0 and m.kv_cache_tokens % 16 == 0
+        assert {"fp8": m.kv_cache_tokens_fp8, "bf16": m.kv_cache_tokens_bf16}.get(kv, m.kv_cache_tokens) == \
+            m.kv_cache_tokens
+        assert 1.7 < m.kv_cache_tokens_fp8 / m.kv_cache_tokens_bf16 < 2.0
         responses = list(stub.Generate(pb.GenerateRequest(prompt="def add(a, b):", sampling=pb.SamplingParams(
             max_tokens=16, temperature=0, ignore_eos=True)), timeout=60))
         assert responses[-1].finish_reason == pb.FINISH_REASON_LENGTH

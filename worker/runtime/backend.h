@@ -45,6 +45,12 @@ struct KvLayer {
   Tensor v_scale;
 };
 
+// A device's memory as its driver reports it (zeros for the host).
+struct DeviceMemory {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -70,6 +76,8 @@ class Backend {
   virtual void Download(const Tensor& src, void* host_dst) = 0;
   // Waits for all queued work.
   virtual void Synchronize() = 0;
+  // Free and total memory of the device (zeros on the CPU).
+  virtual DeviceMemory MemoryInfo() { return {}; }
 
   // out[t, :] = table[ids[t], :]                         ids i32 [T], table [V, hidden], out [T, hidden]
   virtual void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;

@@ -27,7 +27,13 @@ ABSL_FLAG(int32_t, port, 50051, "Port to listen on (0 picks a free one)");
 ABSL_FLAG(int32_t, max_model_len, 0, "Context length: prompt + completion tokens (0 = the model's maximum)");
 ABSL_FLAG(int32_t, block_size, 16, "Tokens per KV cache block");
 ABSL_FLAG(int32_t, num_kv_blocks, 0, "KV cache blocks (0 = sized from --kv_cache_memory_bytes)");
-ABSL_FLAG(int64_t, kv_cache_memory_bytes, int64_t{1} << 30, "Memory for the KV cache when --num_kv_blocks is 0");
+ABSL_FLAG(int64_t, kv_cache_memory_bytes, 0,
+          "Memory for the KV cache when --num_kv_blocks is 0 (0 = on a GPU, what --gpu_memory_utilization leaves; "
+          "on the CPU, 1 GiB)");
+ABSL_FLAG(std::string, device, "auto",
+          "Where the model runs: auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N");
+ABSL_FLAG(double, gpu_memory_utilization, 0.9,
+          "Fraction of the GPU's memory for weights, KV cache, recurrent state and activations");
 ABSL_FLAG(int32_t, max_num_seqs, 64, "Sequences running at once");
 ABSL_FLAG(int32_t, max_num_batched_tokens, 2048, "Tokens per engine step (prefill chunk size)");
 ABSL_FLAG(std::string, fp8_recipe, "official",
@@ -92,6 +98,8 @@ int Run() {
   options.block_size = absl::GetFlag(FLAGS_block_size);
   options.num_kv_blocks = absl::GetFlag(FLAGS_num_kv_blocks);
   options.kv_cache_memory_bytes = absl::GetFlag(FLAGS_kv_cache_memory_bytes);
+  options.device = absl::GetFlag(FLAGS_device);
+  options.gpu_memory_utilization = absl::GetFlag(FLAGS_gpu_memory_utilization);
   options.scheduler.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
   options.scheduler.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   options.fp8_recipe = *recipe;

@@ -7,7 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
-#include "worker/runtime/cpu_backend.h"
+#include "worker/runtime/backend_factory.h"
+#include "worker/server/memory_plan.h"
 
 namespace octet {
 namespace {
@@ -40,7 +41,10 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   auto rt = std::unique_ptr<WorkerRuntime>(new WorkerRuntime());
   rt->options_ = options;
   if (options.block_size <= 0) return absl::InvalidArgumentError("--block_size must be >= 1");
-  rt->backend_ = std::make_unique<CpuBackend>();
+  if (!(options.gpu_memory_utilization > 0.0 && options.gpu_memory_utilization <= 1.0)) {
+    return absl::InvalidArgumentError("--gpu-memory-utilization must be in (0, 1]");
+  }
+  OCTET_ASSIGN_OR_RETURN(rt->backend_, CreateBackend(options.device));
 
   OCTET_ASSIGN_OR_RETURN(rt->tokenizer_, Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
   OCTET_ASSIGN_OR_RETURN(rt->loaded_,
@@ -56,21 +60,50 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   if (options.max_model_len > 0) max_model_len = std::min(max_model_len, options.max_model_len);
   if (max_model_len <= 1) return absl::InvalidArgumentError("the context length must be at least 2 tokens");
 
-  // KV cache: as many blocks as the memory budget allows, but no more than max_num_seqs full contexts need.
+  // Memory plan: weights are loaded; the recurrent state (one slot per sequence that may run at once) and one step's
+  // activations are reserved; the KV pool takes what the budget leaves, but no more than max_num_seqs full contexts.
   const KvCacheSpec spec = model.kv_cache_spec();
   const int32_t bs = options.block_size;
+  const int32_t num_state_slots = spec.num_recurrent_layers > 0 ? options.scheduler.max_num_seqs : 0;
+  const DType state_dtype = rt->backend_->compute_dtype();
+  MemoryPlan plan;
+  plan.weights_bytes = rt->loaded_.weight_stats.fp8_bytes + rt->loaded_.weight_stats.other_bytes;
+  plan.state_bytes = int64_t{num_state_slots} * spec.BytesPerStateSlot(state_dtype);
+  plan.workspace_bytes = EstimateWorkspaceBytes(config, options.scheduler);
+  const DeviceMemory device_memory = rt->backend_->MemoryInfo();
+  plan.device_total_bytes = device_memory.total_bytes;
+  int64_t kv_budget = options.kv_cache_memory_bytes;
+  if (kv_budget <= 0 && device_memory.total_bytes > 0) {
+    const int64_t used = device_memory.total_bytes - device_memory.free_bytes;  // weights and the CUDA context
+    kv_budget = static_cast<int64_t>(options.gpu_memory_utilization * static_cast<double>(device_memory.total_bytes)) -
+                used - plan.state_bytes - plan.workspace_bytes;
+    if (kv_budget <= 0) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "no GPU memory is left for the KV cache: ", used >> 20, " MiB in use after loading, ", plan.state_bytes >> 20,
+          " MiB of recurrent state and ", plan.workspace_bytes >> 20, " MiB of workspace, of ",
+          device_memory.total_bytes >> 20, " MiB x --gpu-memory-utilization ", options.gpu_memory_utilization));
+    }
+  } else if (kv_budget <= 0) {
+    kv_budget = int64_t{1} << 30;
+  }
   int64_t num_blocks = options.num_kv_blocks;
   if (num_blocks <= 0) {
     const int64_t bytes_per_block = spec.BytesPerToken(options.kv_cache_dtype) * bs;
     const int64_t needed = int64_t{options.scheduler.max_num_seqs} * ((max_model_len + bs - 1) / bs);
-    num_blocks = std::min(options.kv_cache_memory_bytes / std::max<int64_t>(bytes_per_block, 1), needed);
+    num_blocks = std::min(kv_budget / std::max<int64_t>(bytes_per_block, 1), needed);
+    kv_budget = std::min(kv_budget, needed * bytes_per_block);
+  } else {
+    kv_budget = num_blocks * bs * spec.BytesPerToken(options.kv_cache_dtype);
   }
   if (num_blocks < 1) return absl::ResourceExhaustedError("the KV cache budget does not hold a single block");
+  plan.kv_cache_bytes = num_blocks * bs * spec.BytesPerToken(options.kv_cache_dtype);
+  plan.kv_cache_tokens = num_blocks * bs;
+  // The same bytes with the other cache dtype: FP8 KV's point is that it holds about twice the tokens of bf16.
+  plan.kv_cache_tokens_fp8 = kv_budget / std::max<int64_t>(spec.BytesPerToken(DType::kF8E4M3) * bs, 1) * bs;
+  plan.kv_cache_tokens_bf16 = kv_budget / std::max<int64_t>(spec.BytesPerToken(DType::kBF16) * bs, 1) * bs;
   // A sequence can never hold more tokens than the whole cache.
   max_model_len = static_cast<int32_t>(std::min<int64_t>(max_model_len, num_blocks * bs));
 
-  // Hybrid models: one recurrent-state slot per sequence that may run at once.
-  const int32_t num_state_slots = spec.num_recurrent_layers > 0 ? options.scheduler.max_num_seqs : 0;
   rt->runner_ = std::make_unique<ModelRunner>(model, *rt->backend_,
                                               AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs,
                                                               num_state_slots, options.kv_cache_dtype));
@@ -101,6 +134,7 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   info.set_kv_cache_dtype(std::string(DTypeName(options.kv_cache_dtype)));
   info.set_vocab_size(model.vocab_size());
   info.set_backend(std::string(rt->backend_->name()));
+  *info.mutable_memory() = plan.ToProto();
 
   OCTET_RETURN_IF_ERROR(rt->WarmUp());
   OCTET_LOG(INFO, "worker") << "model " << config.model_type << " loaded: " << config.num_hidden_layers
@@ -108,6 +142,7 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
                             << " tokens on " << rt->backend_->name() << "; weights: " << info.weight_dtype() << ", "
                             << ws.fp8_bytes + ws.other_bytes << " bytes; KV cache " << DTypeName(options.kv_cache_dtype)
                             << ", " << spec.BytesPerToken(options.kv_cache_dtype) << " bytes per token";
+  OCTET_LOG(INFO, "worker") << plan.Summary();
   return rt;
 }
 

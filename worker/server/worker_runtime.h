@@ -20,8 +20,11 @@ struct WorkerOptions {
   std::string served_model_name;
   int32_t max_model_len = 0;  // 0 = the model's max_position_embeddings
   int32_t block_size = 16;
-  int32_t num_kv_blocks = 0;  // 0 = from kv_cache_memory_bytes
-  int64_t kv_cache_memory_bytes = int64_t{1} << 30;
+  std::string device = "auto";  // CreateBackend (worker/runtime/backend_factory.h)
+  int32_t num_kv_blocks = 0;    // 0 = from kv_cache_memory_bytes
+  // 0 = on a GPU, what gpu_memory_utilization leaves after weights, state and workspace; on the CPU, 1 GiB.
+  int64_t kv_cache_memory_bytes = 0;
+  double gpu_memory_utilization = 0.9;  // fraction of the GPU's memory the worker may plan for
   Fp8Recipe fp8_recipe = Fp8Recipe::kOfficial;
   DType kv_cache_dtype = DType::kF8E4M3;
   SchedulerConfig scheduler;
