@@ -12,8 +12,8 @@ __device__ __forceinline__ float Widen(float v) { return v; }
 __device__ __forceinline__ float Widen(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 template <typename T>
-__global__ void GatherRowsKernel(const T* __restrict__ table, const int32_t* __restrict__ rows,
-                                 float* __restrict__ out, int64_t cols) {
+__global__ void GatherRowsKernel(const T* __restrict__ table, const int32_t* __restrict__ rows, float* __restrict__ out,
+                                 int64_t cols) {
   const int64_t i = blockIdx.x;
   const T* src = table + static_cast<int64_t>(rows[i]) * cols;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[i * cols + c] = Widen(src[c]);
@@ -45,8 +45,8 @@ __global__ void RmsNormKernel(const float* x, const float* __restrict__ w, float
 }
 
 // One thread per (token, head, rotary pair).
-__global__ void RopeKernel(float* __restrict__ x, const int32_t* __restrict__ positions, int64_t tokens,
-                           int64_t heads, int64_t head_dim, int64_t rotary_dim, float theta) {
+__global__ void RopeKernel(float* __restrict__ x, const int32_t* __restrict__ positions, int64_t tokens, int64_t heads,
+                           int64_t head_dim, int64_t rotary_dim, float theta) {
   const int64_t half = rotary_dim / 2;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= tokens * heads * half) return;

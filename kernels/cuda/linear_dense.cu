@@ -6,8 +6,8 @@ namespace {
 
 constexpr int kWarp = 32;
 constexpr int kGemvThreads = 256;
-constexpr int kTile = 64;    // tokens x out features per block
-constexpr int kTileK = 16;   // k per shared-memory stage
+constexpr int kTile = 64;          // tokens x out features per block
+constexpr int kTileK = 16;         // k per shared-memory stage
 constexpr int kGemmThreads = 256;  // 16 x 16 threads, 4 x 4 outputs each
 
 __device__ __forceinline__ float Widen(float v) { return v; }
@@ -16,8 +16,8 @@ __device__ __forceinline__ float Widen(__nv_bfloat16 v) { return __bfloat162floa
 // One warp per output row: lanes stride over k, each keeps one partial sum per token, then a butterfly.
 template <typename W>
 __global__ void __launch_bounds__(kGemvThreads)
-    DenseGemvKernel(const float* __restrict__ x, const W* __restrict__ w, float* __restrict__ y, int tokens,
-                    int64_t in, int64_t out_features) {
+    DenseGemvKernel(const float* __restrict__ x, const W* __restrict__ w, float* __restrict__ y, int tokens, int64_t in,
+                    int64_t out_features) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGemvThreads / kWarp) + threadIdx.x / kWarp;
   if (row >= out_features) return;
   const int lane = static_cast<int>(threadIdx.x % kWarp);

@@ -251,9 +251,8 @@ void CompareBackends(const std::string& label, const std::string& dir, const std
 }
 
 const std::vector<RecipeCase> kAllCases = {
-    {Fp8Recipe::kNone, DType::kF32},       {Fp8Recipe::kNone, DType::kBF16},
-    {Fp8Recipe::kOfficial, DType::kF8E4M3}, {Fp8Recipe::kMlpOnly, DType::kF8E4M3},
-    {Fp8Recipe::kAll, DType::kF8E4M3},     {Fp8Recipe::kOfficial, DType::kBF16},
+    {Fp8Recipe::kNone, DType::kF32},       {Fp8Recipe::kNone, DType::kBF16},  {Fp8Recipe::kOfficial, DType::kF8E4M3},
+    {Fp8Recipe::kMlpOnly, DType::kF8E4M3}, {Fp8Recipe::kAll, DType::kF8E4M3}, {Fp8Recipe::kOfficial, DType::kBF16},
 };
 
 std::vector<int32_t> PseudoRandomIds(int32_t n, int32_t vocab, uint32_t seed) {

@@ -84,7 +84,8 @@ TEST(ElementwiseTest, RopeMatchesCpu) {
     int64_t heads, head_dim, rotary_dim;
     float theta;
   };
-  for (const Case c : {Case{24, 256, 64, 1e7f}, Case{4, 256, 64, 1e7f}, Case{64, 128, 128, 1e6f}, Case{3, 16, 8, 1e4f}}) {
+  for (const Case c :
+       {Case{24, 256, 64, 1e7f}, Case{4, 256, 64, 1e7f}, Case{64, 128, 128, 1e6f}, Case{3, 16, 8, 1e4f}}) {
     const int64_t tokens = 50;
     std::vector<int32_t> positions(tokens);
     for (int64_t t = 0; t < tokens; ++t) positions[t] = static_cast<int32_t>(t * t * 13 % 40000);

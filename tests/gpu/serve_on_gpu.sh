@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine: a worker on the GPU and one on the CPU serving the bundled model, a router in front of the GPU
 # one, and the octet CLI asking both for the same greedy completions. Prints the GPU worker's memory report and
-# whether the answers agree; writes $OUT/serve_on_gpu.json when OUT is set.
-#   tests/gpu/serve_on_gpu.sh BIN_DIR   (BIN_DIR: octet-worker, octet-router, octet and lib/ from device-bundle)
+# whether the answers agree; writes $OUT/serve_on_gpu.json when OUT is set. With SYNTHETIC=PRESET (e.g.
+# qwen3.5-27b) it then also serves synthetic:PRESET through the router and times a 128-token completion.
+#   [SYNTHETIC=qwen3.5-27b] tests/gpu/serve_on_gpu.sh BIN_DIR   (octet-worker, octet-router, octet, lib/)
 set -euo pipefail
 bin=$(realpath "$1")
 export LD_LIBRARY_PATH=$bin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -51,4 +52,27 @@ if [ -n "${OUT:-}" ]; then
   { echo "{\"same_as_cpu\": $same, \"prompts\": $total, \"items\": ["; (IFS=,; echo "${json_items[*]}"); echo "],";
     echo "\"model_info\": $(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$logs/model_info.txt")}"; } >"$OUT/serve_on_gpu.json"
   cp "$logs"/*.log "$OUT/" 2>/dev/null || true
+fi
+
+if [ -n "${SYNTHETIC:-}" ]; then
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+  "$bin/octet-worker" --model "synthetic:$SYNTHETIC" --tokenizer "$model/tokenizer.json" --host 127.0.0.1 \
+    --port 50071 --device cuda --max-model-len 32768 >"$logs/synthetic.log" 2>&1 &
+  pids+=($!)
+  wait_for "$logs/synthetic.log" "octet-worker: serving"
+  "$bin/octet-router" --workers 127.0.0.1:50071 --port 50070 >"$logs/router2.log" 2>&1 &
+  pids+=($!)
+  wait_for "$logs/router2.log" "octet-router listening"
+  sleep 1
+  grep -h "memory:" "$logs/synthetic.log" || true
+  "$bin/octet" model-info --addr 127.0.0.1:50070 | tee "$logs/synthetic_info.txt"
+  for run in 1 2; do
+    start=$(date +%s.%N)
+    text=$("$bin/octet" generate --addr 127.0.0.1:50070 --max-tokens 128 --temperature 0 "def fibonacci(n):")
+    end=$(date +%s.%N)
+    echo "synthetic:$SYNTHETIC via router, run $run: 128 tokens max, $(python3 -c "print(round($end - $start, 3))") s, ${#text} characters"
+  done
+  [ -n "${OUT:-}" ] && cp "$logs/synthetic.log" "$logs/synthetic_info.txt" "$OUT/"
 fi

@@ -67,6 +67,14 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   return ckpt;
 }
 
+std::unique_ptr<Checkpoint> Checkpoint::Synthetic(std::string name, uint64_t seed, bool offset_norms) {
+  std::unique_ptr<Checkpoint> ckpt(new Checkpoint(std::move(name)));
+  ckpt->synthetic_ = true;
+  ckpt->synthetic_seed_ = seed;
+  ckpt->synthetic_offset_norms_ = offset_norms;
+  return ckpt;
+}
+
 absl::Status Checkpoint::OpenIndex(const std::string& index_path) {
   std::error_code ec;
   const uintmax_t size = fs::file_size(index_path, ec);

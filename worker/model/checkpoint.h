@@ -19,6 +19,12 @@ class Checkpoint {
   // tensors mapped to it), else `model_dir`/model.safetensors, else every *.safetensors in the folder (tensor
   // names must then be unique across files). NotFound when the folder holds no safetensors at all.
   static absl::StatusOr<std::unique_ptr<Checkpoint>> Open(const std::string& model_dir);
+  // A checkpoint without files for a synthetic model (synthetic_weights.h): Find finds nothing, and WeightLoader
+  // makes up every tensor the model asks for, of the shape it asks for.
+  static std::unique_ptr<Checkpoint> Synthetic(std::string name, uint64_t seed, bool offset_norms);
+  bool synthetic() const { return synthetic_; }
+  uint64_t synthetic_seed() const { return synthetic_seed_; }
+  bool synthetic_offset_norms() const { return synthetic_offset_norms_; }
 
   // nullptr when the checkpoint has no tensor of that name.
   const TensorView* Find(std::string_view name) const;
@@ -38,6 +44,9 @@ class Checkpoint {
   absl::Status OpenFiles(const std::vector<std::string>& file_names);
 
   std::string model_dir_;
+  bool synthetic_ = false;
+  uint64_t synthetic_seed_ = 0;
+  bool synthetic_offset_norms_ = false;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*, std::less<>> by_name_;
 };

@@ -1,4 +1,5 @@
-// LoadModel: reads a Hugging Face model folder (config.json + safetensors) and builds the model on a backend.
+// LoadModel: reads a Hugging Face model folder (config.json + safetensors), or makes a synthetic model
+// ("synthetic:<preset>"), and builds the model on a backend.
 #pragma once
 
 #include <memory>
@@ -16,6 +17,8 @@ struct LoadOptions {
   // Which linear layers run in FP8. The library default computes exactly what the checkpoint holds (16-bit);
   // the worker's --fp8-recipe defaults to official.
   Fp8Recipe recipe = Fp8Recipe::kNone;
+  // Seed of a synthetic model's random weights (model_dir "synthetic:<preset>", synthetic_weights.h).
+  uint64_t synthetic_seed = 0;
 };
 
 struct LoadedModel {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "kernels/cpu/fp8.h"
+#include "worker/model/synthetic_weights.h"
 
 namespace octet {
 namespace {
@@ -16,7 +17,7 @@ int64_t Blocks(int64_t n) { return (n + kFp8BlockSize - 1) / kFp8BlockSize; }
 }  // namespace
 
 bool WeightLoader::Has(std::string_view name) const {
-  return checkpoint_.Find(absl::StrCat(prefix_, std::string(name))) != nullptr;
+  return checkpoint_.synthetic() || checkpoint_.Find(absl::StrCat(prefix_, std::string(name))) != nullptr;
 }
 
 absl::StatusOr<const TensorView*> WeightLoader::Find(std::string_view name, const Shape& shape, bool allow_fp8) const {
@@ -43,7 +44,17 @@ absl::StatusOr<const TensorView*> WeightLoader::Find(std::string_view name, cons
   }
 }
 
+SyntheticSpec WeightLoader::synthetic_spec() const {
+  return SyntheticSpec{checkpoint_.synthetic_seed(), checkpoint_.synthetic_offset_norms()};
+}
+
 absl::StatusOr<Tensor> WeightLoader::Load(std::string_view name, const Shape& shape) {
+  if (checkpoint_.synthetic()) {
+    const std::vector<uint16_t> v =
+        SyntheticTensorBf16(absl::StrCat(prefix_, std::string(name)), ShapeNumel(shape), synthetic_spec());
+    if (stats_) stats_->other_bytes += static_cast<int64_t>(ShapeNumel(shape) * DTypeSize(backend_.compute_dtype()));
+    return backend_.Upload(DType::kBF16, v.data(), shape);
+  }
   OCTET_ASSIGN_OR_RETURN(const TensorView* t, Find(name, shape, /*allow_fp8=*/false));
   if (stats_) stats_->other_bytes += static_cast<int64_t>(t->numel() * DTypeSize(backend_.compute_dtype()));
   return backend_.Upload(t->dtype, t->data, shape);
@@ -79,6 +90,7 @@ absl::StatusOr<LinearWeight> WeightLoader::LoadLinear(std::string_view name, int
 absl::StatusOr<LinearWeight> WeightLoader::LoadStackedLinear(const std::vector<std::string>& names,
                                                              const std::vector<int64_t>& out_features,
                                                              int64_t in_features, LinearRole role) {
+  if (checkpoint_.synthetic()) return SyntheticLinear(names, out_features, in_features, role);
   std::vector<const TensorView*> parts;
   int64_t total_out = 0;
   bool aligned = true;  // every part after the first starts on a 128-row block boundary of the stack
@@ -150,6 +162,26 @@ absl::StatusOr<LinearWeight> WeightLoader::LoadStackedLinear(const std::vector<s
     cpu::QuantizeWeightFp8(stacked.data(), total_out, in_features, values.data(), scales.data());
   }
   w = backend_.UploadLinearFp8(values.data(), scales.data(), shape);
+  Count(w);
+  return w;
+}
+
+absl::StatusOr<LinearWeight> WeightLoader::SyntheticLinear(const std::vector<std::string>& names,
+                                                           const std::vector<int64_t>& out_features,
+                                                           int64_t in_features, LinearRole role) {
+  int64_t total_out = 0;
+  for (int64_t o : out_features) total_out += o;
+  const std::string name = absl::StrCat(prefix_, absl::StrJoin(names, "+"));
+  LinearWeight w;
+  if (UsesFp8(recipe_, role)) {
+    std::vector<uint8_t> codes;
+    std::vector<float> scales;
+    SyntheticLinearFp8(name, total_out, in_features, synthetic_spec(), &codes, &scales);
+    w = backend_.UploadLinearFp8(codes.data(), scales.data(), {total_out, in_features});
+  } else {
+    const std::vector<uint16_t> v = SyntheticLinearBf16(name, total_out, in_features, synthetic_spec());
+    w = backend_.UploadLinear(DType::kBF16, v.data(), {total_out, in_features});
+  }
   Count(w);
   return w;
 }

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "worker/model/checkpoint.h"
 #include "worker/model/fp8_recipe.h"
+#include "worker/model/synthetic_weights.h"
 #include "worker/runtime/backend.h"
 
 namespace octet {
@@ -46,6 +47,11 @@ class WeightLoader {
   absl::StatusOr<std::vector<float>> Dequantize(const std::string& name, const TensorView& weight) const;
   absl::StatusOr<std::vector<float>> BlockScales(const std::string& name, int64_t out, int64_t in) const;
   void Count(const LinearWeight& w);
+  // A synthetic checkpoint's linear layer: FP8 where the recipe says so, else bf16.
+  absl::StatusOr<LinearWeight> SyntheticLinear(const std::vector<std::string>& names,
+                                               const std::vector<int64_t>& out_features, int64_t in_features,
+                                               LinearRole role);
+  SyntheticSpec synthetic_spec() const;
 
   const Checkpoint& checkpoint_;
   Backend& backend_;

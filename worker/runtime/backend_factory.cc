@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "worker/runtime/cpu_backend.h"
 #ifdef OCTET_HAVE_CUDA

@@ -32,8 +32,8 @@ void Check(cudaError_t err, const char* what) {
 }
 
 void CheckDevice(const Tensor& t, const char* what) {
-  OCTET_CHECK(t.defined() && t.device() == Device::kCuda) << what << " must be a CUDA tensor, got "
-                                                          << (t.defined() ? t.DebugString() : std::string("none"));
+  OCTET_CHECK(t.defined() && t.device() == Device::kCuda)
+      << what << " must be a CUDA tensor, got " << (t.defined() ? t.DebugString() : std::string("none"));
 }
 
 void CheckF32(const Tensor& t, const char* what) {
@@ -106,8 +106,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options) : state_(std::make_u
   state_->gemm_lt = std::make_unique<cuda::Fp8GemmLt>();
   cudaDeviceProp prop;
   Check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
-  OCTET_LOG(INFO, "cuda") << "GPU " << device << ": " << prop.name << ", " << (prop.totalGlobalMem >> 20)
-                          << " MiB, sm_" << prop.major << prop.minor;
+  OCTET_LOG(INFO, "cuda") << "GPU " << device << ": " << prop.name << ", " << (prop.totalGlobalMem >> 20) << " MiB, sm_"
+                          << prop.major << prop.minor;
 }
 
 CudaBackend::~CudaBackend() {
@@ -149,7 +149,8 @@ Tensor CudaBackend::Upload(DType host_dtype, const void* host_data, Shape shape)
   ConvertToFloat(host_dtype, host_data, host.data(), n);
   Tensor t = Empty(DType::kF32, std::move(shape));
   // From pageable memory the copy has left `host` when cudaMemcpyAsync returns.
-  if (n > 0) Check(cudaMemcpyAsync(t.data(), host.data(), t.nbytes(), cudaMemcpyHostToDevice, state_->stream), "Upload");
+  if (n > 0)
+    Check(cudaMemcpyAsync(t.data(), host.data(), t.nbytes(), cudaMemcpyHostToDevice, state_->stream), "Upload");
   return t;
 }
 
@@ -270,8 +271,8 @@ void CudaBackend::LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out,
             "PrepareWeightScales");
       ws_lt = padded_scales.data_as<float>();
     }
-    const cudaError_t err = state_->gemm_lt->Run(xq.data_as<uint8_t>(), F32(xs), wq, ws_lt, F32Mut(out), lt_tokens,
-                                                 in, out_features, workspace.data(), bytes, stream);
+    const cudaError_t err = state_->gemm_lt->Run(xq.data_as<uint8_t>(), F32(xs), wq, ws_lt, F32Mut(out), lt_tokens, in,
+                                                 out_features, workspace.data(), bytes, stream);
     if (err == cudaSuccess) {
       gemv_from = lt_tokens;
     } else {
@@ -384,8 +385,8 @@ void CudaBackend::GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) {
       << "GatherRows shapes " << x.DebugString() << " " << rows.DebugString() << " " << out.DebugString();
   cudaError_t err;
   if (x.dtype() == DType::kBF16) {
-    err = cuda::GatherRows(x.data_as<const __nv_bfloat16>(), I32(rows), F32Mut(out), rows.numel(), cols,
-                           state_->stream);
+    err =
+        cuda::GatherRows(x.data_as<const __nv_bfloat16>(), I32(rows), F32Mut(out), rows.numel(), cols, state_->stream);
   } else {
     CheckF32(x, "GatherRows input");
     err = cuda::GatherRows(F32(x), I32(rows), F32Mut(out), rows.numel(), cols, state_->stream);

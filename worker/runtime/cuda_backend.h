@@ -62,8 +62,7 @@ class CudaBackend final : public Backend {
 
  private:
   struct State;
-  void LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out, int64_t tokens, int64_t in,
-                 int64_t out_features);
+  void LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out, int64_t tokens, int64_t in, int64_t out_features);
   std::unique_ptr<State> state_;
 };
 

@@ -37,7 +37,8 @@ int64_t EstimateWorkspaceBytes(const ModelConfig& c, const SchedulerConfig& sche
   const int64_t gdn_width = 2 * conv_channels + 2 * c.linear_num_value_heads * c.linear_value_head_dim;
   // Residual stream, normed input and block output; the MLP's gate_up and product; the larger mixer's tensors;
   // plus the FP8 copy of the widest GEMM input (1 byte per element).
-  const int64_t per_token_floats = 3 * c.hidden_size + 3 * c.intermediate_size + std::max(q_width + kv_width, gdn_width);
+  const int64_t per_token_floats =
+      3 * c.hidden_size + 3 * c.intermediate_size + std::max(q_width + kv_width, gdn_width);
   const int64_t per_token = 4 * per_token_floats + c.intermediate_size;
   const int64_t logits = int64_t{scheduler.max_num_seqs} * c.vocab_size * 4 * 2;  // normed rows and logits
   constexpr int64_t kScratch = int64_t{256} << 20;  // cuBLASLt workspace, split-K partials, metadata

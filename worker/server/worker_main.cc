@@ -20,7 +20,10 @@
 #include "worker/server/worker_control_service.h"
 #include "worker/server/worker_runtime.h"
 
-ABSL_FLAG(std::string, model, "", "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
+ABSL_FLAG(std::string, model, "",
+          "Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or synthetic:PRESET (random weights "
+          "of a real model's shapes: qwen3.5-27b, qwen3.5-27b-8l, qwen3.5-tiny, qwen3-32b)");
+ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json to use (default: the model folder's; required for synthetic:)");
 ABSL_FLAG(std::string, served_model_name, "", "Model name reported to clients (default: the folder's name)");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int32_t, port, 50051, "Port to listen on (0 picks a free one)");
@@ -87,6 +90,7 @@ int Run() {
 
   WorkerOptions options;
   options.model_dir = model_dir;
+  options.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   options.served_model_name = absl::GetFlag(FLAGS_served_model_name);
   if (options.served_model_name.empty()) {
     options.served_model_name = std::filesystem::path(model_dir).lexically_normal().filename().string();

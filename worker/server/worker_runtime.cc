@@ -4,9 +4,11 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "worker/model/synthetic_weights.h"
 #include "worker/runtime/backend_factory.h"
 #include "worker/server/memory_plan.h"
 
@@ -46,7 +48,13 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   }
   OCTET_ASSIGN_OR_RETURN(rt->backend_, CreateBackend(options.device));
 
-  OCTET_ASSIGN_OR_RETURN(rt->tokenizer_, Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
+  const bool synthetic = absl::StartsWith(options.model_dir, kSyntheticPrefix);
+  if (synthetic && options.tokenizer.empty()) {
+    return absl::InvalidArgumentError("a synthetic model has no tokenizer.json: pass --tokenizer FILE");
+  }
+  OCTET_ASSIGN_OR_RETURN(
+      rt->tokenizer_,
+      Tokenizer::FromFile(options.tokenizer.empty() ? options.model_dir + "/tokenizer.json" : options.tokenizer));
   OCTET_ASSIGN_OR_RETURN(rt->loaded_,
                          LoadModel(options.model_dir, *rt->backend_, LoadOptions{.recipe = options.fp8_recipe}));
   const ModelConfig& config = rt->loaded_.config;

@@ -16,7 +16,8 @@
 namespace octet {
 
 struct WorkerOptions {
-  std::string model_dir;
+  std::string model_dir;  // a Hugging Face folder, or synthetic:<preset> (worker/model/synthetic_weights.h)
+  std::string tokenizer;  // tokenizer.json; empty = model_dir/tokenizer.json (a synthetic model needs it set)
   std::string served_model_name;
   int32_t max_model_len = 0;  // 0 = the model's max_position_embeddings
   int32_t block_size = 16;
