@@ -2,30 +2,33 @@
 // of real shapes (default synthetic:qwen3.5-27b, official FP8 recipe, FP8 KV), with the limits measured in the same
 // run: the device copy bandwidth, and cuBLASLt's block-scaled FP8 GEMM on the model's largest prefill GEMM.
 //
-// Decode: B sequences of --context cached tokens each take one token; the time is Forward + the logits' download
-// (the host sync a real step has), median of --iters after warm-up. Bytes a step must read: every weight that is
+// Decode: B sequences of --context cached tokens each take one token; the time is the step + the logits' download
+// (the host sync a real step has), median of --iters after warm-up, op by op (eager) and replayed from the CUDA
+// graph the worker would use (decode_graphs.h; the figure reported). Bytes a step must read: every weight that is
 // multiplied (all linear layers and the LM head; B embedding rows), the KV of B * (context + 1) tokens, and the
 // recurrent state read and written once; limit = bytes / copy bandwidth. Prefill: one sequence of L tokens in
 // chunks of --prefill-chunk tokens, tokens / time.
 //   model_bench [--model synthetic:qwen3.5-27b] [--out DIR] [--batches 1,8,32,64,128] [--context 1024]
-//               [--prefill 1024,4096,16384] [--iters 10]
+//               [--prefill 1024,4096,16384] [--iters 10] [--graph-max-batch 32] [--profile]
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fp8_gemm_lt.h"
 #include "nlohmann/json.hpp"
+#include "worker/engine/decode_graphs.h"
 #include "worker/engine/model_runner.h"
 #include "worker/model/model_factory.h"
 #include "worker/runtime/cuda_backend.h"
@@ -41,6 +44,8 @@ struct Args {
   std::vector<int> prefill = {1024, 4096, 16384};
   int prefill_chunk = 4096;
   int iters = 10;
+  int graph_max_batch = 32;  // as the worker's --cuda-graph-max-batch: larger batches run eagerly
+  bool profile = false;      // GPU time per op for each decode batch and prefill (the step times then include events)
 };
 
 std::vector<int> IntList(const std::string& s) {
@@ -66,13 +71,24 @@ Args ParseArgs(int argc, char** argv) {
       if (arg == flag && i + 1 < argc) return argv[++i];
       return nullptr;
     };
-    if (const char* v = value("--model")) a.model = v;
-    else if (const char* v = value("--out")) a.out = v;
-    else if (const char* v = value("--batches")) a.batches = IntList(v);
-    else if (const char* v = value("--context")) a.context = IntList(v)[0];
-    else if (const char* v = value("--prefill")) a.prefill = IntList(v);
-    else if (const char* v = value("--prefill-chunk")) a.prefill_chunk = IntList(v)[0];
-    else if (const char* v = value("--iters")) a.iters = IntList(v)[0];
+    if (const char* v = value("--model"))
+      a.model = v;
+    else if (const char* v = value("--out"))
+      a.out = v;
+    else if (const char* v = value("--batches"))
+      a.batches = IntList(v);
+    else if (const char* v = value("--context"))
+      a.context = IntList(v)[0];
+    else if (const char* v = value("--prefill"))
+      a.prefill = IntList(v);
+    else if (const char* v = value("--prefill-chunk"))
+      a.prefill_chunk = IntList(v)[0];
+    else if (const char* v = value("--iters"))
+      a.iters = IntList(v)[0];
+    else if (const char* v = value("--graph-max-batch"))
+      a.graph_max_batch = IntList(v)[0];
+    else if (arg == "--profile")
+      a.profile = true;
     else {
       std::fprintf(stderr, "model_bench: unknown argument %s\n", arg.c_str());
       std::exit(2);
@@ -139,8 +155,7 @@ double LtGemmFlops(int64_t tokens, int64_t in, int64_t out) {
     if (i >= 5) ms.push_back(t);
   }
   for (void* p : {xq, xs, wq, ws, y, work}) CUDA_CHECK(cudaFree(p));
-  return 2.0 * static_cast<double>(tokens) * static_cast<double>(in) * static_cast<double>(out) /
-         (Median(ms) * 1e-3);
+  return 2.0 * static_cast<double>(tokens) * static_cast<double>(in) * static_cast<double>(out) / (Median(ms) * 1e-3);
 }
 
 // B sequences with `context` cached tokens each, one new token apiece; block tables over distinct blocks.
@@ -187,7 +202,7 @@ int Run(const Args& args) {
   const double copy_bw = CopyBandwidth();
   std::printf("device: %s; copy bandwidth (D2D, read+write) %.0f GB/s\n", prop.name, copy_bw / 1e9);
 
-  CudaBackend backend;
+  CudaBackend backend(CudaBackendOptions{.profile_ops = args.profile});
   const auto load_start = std::chrono::steady_clock::now();
   auto loaded = LoadModel(args.model, backend, LoadOptions{.recipe = Fp8Recipe::kOfficial});
   if (!loaded.ok()) {
@@ -195,8 +210,7 @@ int Run(const Args& args) {
     return 1;
   }
   backend.Synchronize();
-  const double load_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   const ModelConfig& c = loaded->config;
   Model& model = *loaded->model;
   const WeightStats& ws = loaded->weight_stats;
@@ -205,8 +219,8 @@ int Run(const Args& args) {
   const double embed_bytes = static_cast<double>(c.vocab_size) * c.hidden_size * 4;  // fp32 table on the GPU
   const double weight_bytes = static_cast<double>(ws.fp8_bytes + ws.other_bytes) - embed_bytes;
   std::printf("model %s: %lld layers, weights %.2f GB (%d FP8 layers, %.2f GB FP8); loaded in %.1f s\n",
-              args.model.c_str(), static_cast<long long>(c.num_hidden_layers),
-              (ws.fp8_bytes + ws.other_bytes) / 1e9, ws.fp8_layers, ws.fp8_bytes / 1e9, load_s);
+              args.model.c_str(), static_cast<long long>(c.num_hidden_layers), (ws.fp8_bytes + ws.other_bytes) / 1e9,
+              ws.fp8_layers, ws.fp8_bytes / 1e9, load_s);
 
   const int64_t big_in = c.hidden_size, big_out = 2 * c.intermediate_size;
   const double lt_flops = LtGemmFlops(4096, big_in, big_out);
@@ -231,12 +245,18 @@ int Run(const Args& args) {
   const int max_batch = *std::max_element(args.batches.begin(), args.batches.end());
   const int blocks_per_seq = (args.context + 1 + block_size - 1) / block_size;
   {
-    KvCache cache = AllocateKvCache(backend, spec, max_batch * blocks_per_seq, block_size, max_batch, DType::kF8E4M3);
-    std::printf("\ndecode (context %d)   step ms   tokens/s   bytes/step GB   limit ms   of limit\n", args.context);
+    // One extra state slot: the decode graphs' padding rows.
+    KvCache cache =
+        AllocateKvCache(backend, spec, max_batch * blocks_per_seq, block_size, max_batch + 1, DType::kF8E4M3);
+    DecodeGraphsConfig graph_config{std::min(max_batch, args.graph_max_batch), args.context + 1, max_batch};
+    std::unique_ptr<DecodeGraphs> graphs = DecodeGraphs::Capture(model, backend, cache, graph_config);
+    std::printf("\ndecode (context %d)   eager ms   graph ms   tokens/s   bytes/step GB   limit ms   of limit\n",
+                args.context);
     for (int batch : args.batches) {
       const ForwardBatch fb = DecodeBatch(backend, batch, args.context, block_size);
       std::vector<float> logits(static_cast<size_t>(batch) * model.vocab_size());
       std::vector<double> ms;
+      if (args.profile) backend.ProfileReport();  // reset
       for (int i = 0; i < args.iters + 3; ++i) {
         const double t = TimeMs([&] {
           Tensor out = model.Forward(fb, cache);
@@ -244,16 +264,35 @@ int Run(const Args& args) {
         });
         if (i >= 3) ms.push_back(t);
       }
-      const double step_ms = Median(ms);
+      if (args.profile) std::printf("%d eager steps:\n%s", args.iters + 3, backend.ProfileReport().c_str());
+      const double eager_ms = Median(ms);
+      // The same step replayed from the decode graph of its batch size.
+      std::vector<std::vector<int32_t>> tables(static_cast<size_t>(batch));
+      std::vector<DecodeRow> rows;
+      for (int b = 0; b < batch; ++b) {
+        for (int k = 0; k < blocks_per_seq; ++k) tables[b].push_back(b * blocks_per_seq + k);
+        const int32_t slot = (b * blocks_per_seq + args.context / block_size) * block_size + args.context % block_size;
+        rows.push_back(DecodeRow{(b * 7919) % 1000, args.context, slot, &tables[b], b});
+      }
+      std::vector<double> graph_ms;
+      const bool graphed = graphs && graphs->Covers(batch, args.context + 1);
+      for (int i = 0; graphed && i < args.iters + 3; ++i) {
+        const double t = TimeMs([&] { graphs->Run(rows); });
+        if (i >= 3) graph_ms.push_back(t);
+      }
+      const double step_ms = graphed ? Median(graph_ms) : eager_ms;
       const double kv_bytes = static_cast<double>(batch) * (args.context + 1) * spec.BytesPerToken(DType::kF8E4M3);
       const double state_bytes = 2.0 * batch * spec.BytesPerStateSlot(DType::kF32);
       const double bytes = weight_bytes + kv_bytes + state_bytes;
       const double limit_ms = bytes / copy_bw * 1e3;
-      std::printf("  batch %3d            %8.2f   %8.0f   %13.2f   %8.2f   %7.1f%%\n", batch, step_ms,
-                  batch / (step_ms * 1e-3), bytes / 1e9, limit_ms, 100.0 * limit_ms / step_ms);
+      std::printf("  batch %3d            %8.2f   %8s   %8.0f   %13.2f   %8.2f   %7.1f%%\n", batch, eager_ms,
+                  graphed ? absl::StrFormat("%.2f", step_ms).c_str() : "-", batch / (step_ms * 1e-3), bytes / 1e9,
+                  limit_ms, 100.0 * limit_ms / step_ms);
       result["decode"].push_back({{"batch", batch},
                                   {"context", args.context},
+                                  {"eager_step_ms", eager_ms},
                                   {"step_ms", step_ms},
+                                  {"cuda_graph", graphed},
                                   {"tokens_per_s", batch / (step_ms * 1e-3)},
                                   {"bytes_per_step", bytes},
                                   {"bandwidth_limit_ms", limit_ms},
@@ -286,9 +325,10 @@ int Run(const Args& args) {
       seconds.push_back(ms / 1e3);
     }
     const double s = seconds.back();
+    if (args.profile) std::printf("2 runs:\n%s", backend.ProfileReport().c_str());
     std::printf("  %24d   %6.2f   %8.0f\n", len, s, len / s);
-    result["prefill"].push_back({{"tokens", len}, {"chunk", args.prefill_chunk}, {"seconds", s},
-                                 {"tokens_per_s", len / s}});
+    result["prefill"].push_back(
+        {{"tokens", len}, {"chunk", args.prefill_chunk}, {"seconds", s}, {"tokens_per_s", len / s}});
   }
   if (!args.out.empty()) {
     std::ofstream(args.out + "/model_bench.json") << result.dump(2) << "\n";

@@ -13,7 +13,8 @@ constexpr int kGemmThreads = 256;  // 16 x 16 threads, 4 x 4 outputs each
 __device__ __forceinline__ float Widen(float v) { return v; }
 __device__ __forceinline__ float Widen(__nv_bfloat16 v) { return __bfloat162float(v); }
 
-// One warp per output row: lanes stride over k, each keeps one partial sum per token, then a butterfly.
+// One warp per output row: lanes stride over k, each keeps one partial sum per token, then a butterfly. The slow
+// path, for rows that are not whole 16-byte vectors.
 template <typename W>
 __global__ void __launch_bounds__(kGemvThreads)
     DenseGemvKernel(const float* __restrict__ x, const W* __restrict__ w, float* __restrict__ y, int tokens, int64_t in,
@@ -38,6 +39,100 @@ __global__ void __launch_bounds__(kGemvThreads)
     float s = acc[t];
     for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
     if (lane == 0) y[t * out_features + row] = s;
+  }
+}
+
+// Widens the 16 bytes of one weight vector: 8 bf16 or 4 fp32.
+__device__ __forceinline__ void Unpack(const uint4& raw, float (&out)[8]) {
+  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void Unpack(const uint4& raw, float (&out)[4]) {
+  out[0] = __uint_as_float(raw.x);
+  out[1] = __uint_as_float(raw.y);
+  out[2] = __uint_as_float(raw.z);
+  out[3] = __uint_as_float(raw.w);
+}
+
+// The fast path (rows of whole 16-byte vectors, 16-byte aligned): one warp per output row streams the row in 16-byte
+// loads that bypass L1 (each weight is read once), the activations come through L1 (every warp reads them), and
+// kTokens partial sums per lane meet in a butterfly. Two vectors per lane per iteration keep loads in flight.
+template <typename W, int kTokens>
+__global__ void __launch_bounds__(kGemvThreads)
+    DenseGemvVecKernel(const float* __restrict__ x, const W* __restrict__ w, float* __restrict__ y, int64_t in,
+                       int64_t out_features) {
+  constexpr int kVec = 16 / sizeof(W);
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGemvThreads / kWarp) + threadIdx.x / kWarp;
+  if (row >= out_features) return;
+  const int lane = static_cast<int>(threadIdx.x % kWarp);
+  const uint4* wr = reinterpret_cast<const uint4*>(w + row * in);
+  const int64_t vectors = in / kVec;
+  float acc[kTokens];
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t) acc[t] = 0.0f;
+  auto consume = [&](const uint4& raw, int64_t v) {
+    float wf[kVec];
+    Unpack(raw, wf);
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+      const float4* xv = reinterpret_cast<const float4*>(x + t * in + v * kVec);
+#pragma unroll
+      for (int q = 0; q < kVec / 4; ++q) {
+        const float4 xx = __ldg(xv + q);
+        acc[t] = fmaf(xx.x, wf[4 * q], acc[t]);
+        acc[t] = fmaf(xx.y, wf[4 * q + 1], acc[t]);
+        acc[t] = fmaf(xx.z, wf[4 * q + 2], acc[t]);
+        acc[t] = fmaf(xx.w, wf[4 * q + 3], acc[t]);
+      }
+    }
+  };
+  int64_t v = lane;
+  for (; v + kWarp < vectors; v += 2 * kWarp) {
+    const uint4 a = __ldcs(wr + v);
+    const uint4 b = __ldcs(wr + v + kWarp);
+    consume(a, v);
+    consume(b, v + kWarp);
+  }
+  if (v < vectors) consume(__ldcs(wr + v), v);
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t) {
+    float s = acc[t];
+    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) y[t * out_features + row] = s;
+  }
+}
+
+template <typename W, int kTokens>
+void LaunchVec(const float* x, const W* w, float* y, int64_t in, int64_t out_features, cudaStream_t stream) {
+  const int64_t blocks = (out_features + kGemvThreads / kWarp - 1) / (kGemvThreads / kWarp);
+  DenseGemvVecKernel<W, kTokens><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(x, w, y, in, out_features);
+}
+
+template <typename W>
+void LaunchVecForTokens(const float* x, const W* w, float* y, int64_t tokens, int64_t in, int64_t out_features,
+                        cudaStream_t stream) {
+  switch (tokens) {
+    case 1:
+      return LaunchVec<W, 1>(x, w, y, in, out_features, stream);
+    case 2:
+      return LaunchVec<W, 2>(x, w, y, in, out_features, stream);
+    case 3:
+      return LaunchVec<W, 3>(x, w, y, in, out_features, stream);
+    case 4:
+      return LaunchVec<W, 4>(x, w, y, in, out_features, stream);
+    case 5:
+      return LaunchVec<W, 5>(x, w, y, in, out_features, stream);
+    case 6:
+      return LaunchVec<W, 6>(x, w, y, in, out_features, stream);
+    case 7:
+      return LaunchVec<W, 7>(x, w, y, in, out_features, stream);
+    default:
+      return LaunchVec<W, 8>(x, w, y, in, out_features, stream);
   }
 }
 
@@ -97,6 +192,13 @@ cudaError_t LinearDense(const float* x, const W* w, float* y, int64_t tokens, in
   if (tokens < 0 || in < 0 || out_features < 0) return cudaErrorInvalidValue;
   if (tokens == 0 || out_features == 0) return cudaSuccess;
   if (tokens <= kDenseGemvMaxTokens) {
+    constexpr int64_t kVec = 16 / sizeof(W);
+    const bool vectors =
+        in % kVec == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    if (vectors) {
+      LaunchVecForTokens(x, w, y, tokens, in, out_features, stream);
+      return cudaGetLastError();
+    }
     const int64_t blocks = (out_features + kGemvThreads / kWarp - 1) / (kGemvThreads / kWarp);
     DenseGemvKernel<W><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(x, w, y, static_cast<int>(tokens),
                                                                                    in, out_features);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/decode_graphs.h"
 #include "worker/engine/model_runner.h"
 #include "worker/model/model_factory.h"
 #include "worker/model/safetensors.h"
@@ -286,6 +287,76 @@ TEST(CudaModelTest, BundledModelMatchesCpuPerRecipe) {
   const nlohmann::json windows = ReadJson("models/qwen3_5-code-small/eval_windows.json");
   std::vector<int32_t> ids = windows[0].get<std::vector<int32_t>>();
   CompareBackends("qwen3_5-code-small", "models/qwen3_5-code-small", ids, kAllCases);
+}
+
+// Decode steps replayed from CUDA graphs (padded to the graph's batch) give the eager steps' logits: five sequences
+// of different lengths prefilled into two identical caches, then three decode steps on each, eager and graphed.
+TEST(CudaModelTest, DecodeGraphsMatchEagerSteps) {
+  ASSERT_TRUE(CudaDeviceAvailable());
+  CudaBackend gpu;
+  auto loaded = LoadModel("models/qwen3_5-code-small", gpu, LoadOptions{.recipe = Fp8Recipe::kOfficial});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  Model& model = *loaded->model;
+  const int32_t block_size = 16, blocks_per_seq = 8, num_seqs = 5, max_batch = 8;
+  const size_t vocab = static_cast<size_t>(model.vocab_size());
+  auto make_cache = [&] {
+    return AllocateKvCache(gpu, model.kv_cache_spec(), num_seqs * blocks_per_seq, block_size, max_batch + 1,
+                           DType::kF8E4M3);
+  };
+  KvCache eager_cache = make_cache(), graph_cache = make_cache();
+  std::vector<std::vector<int32_t>> tables(num_seqs), tokens(num_seqs);
+  for (int32_t b = 0; b < num_seqs; ++b) {
+    for (int32_t k = 0; k < blocks_per_seq; ++k) tables[b].push_back(b * blocks_per_seq + k);
+    tokens[b] = PseudoRandomIds(10 + 17 * b, model.vocab_size(), 100 + b);
+    for (KvCache* cache : {&eager_cache, &graph_cache}) {
+      Tensor out = model.Forward(SequenceBatch(gpu, tokens[b], 0, tables[b], block_size, b), *cache);
+    }
+  }
+  std::unique_ptr<DecodeGraphs> graphs = DecodeGraphs::Capture(
+      model, gpu, graph_cache, DecodeGraphsConfig{max_batch, blocks_per_seq * block_size, max_batch});
+  ASSERT_NE(graphs, nullptr);
+  EXPECT_EQ(graphs->batch_sizes(), (std::vector<int32_t>{1, 2, 4, 8}));
+  for (int step = 0; step < 3; ++step) {
+    std::vector<DecodeRow> rows;
+    std::vector<int32_t> ids, positions, query_start{0}, context_lens, slots, state_slots, logit_rows;
+    std::vector<int32_t> block_tables;
+    for (int32_t b = 0; b < num_seqs; ++b) {
+      const int32_t p = static_cast<int32_t>(tokens[b].size());
+      const int32_t token = (p * 31 + b) % model.vocab_size();
+      const int32_t slot = tables[b][p / block_size] * block_size + p % block_size;
+      rows.push_back(DecodeRow{token, p, slot, &tables[b], b});
+      ids.push_back(token);
+      positions.push_back(p);
+      query_start.push_back(b + 1);
+      context_lens.push_back(p + 1);
+      slots.push_back(slot);
+      state_slots.push_back(b);
+      logit_rows.push_back(b);
+      block_tables.insert(block_tables.end(), tables[b].begin(), tables[b].end());
+      tokens[b].push_back(token);
+    }
+    ForwardBatch fb;
+    fb.input_ids = gpu.Upload(DType::kI32, ids.data(), {num_seqs});
+    fb.positions = gpu.Upload(DType::kI32, positions.data(), {num_seqs});
+    fb.attention.num_seqs = num_seqs;
+    fb.attention.max_query_len = 1;
+    fb.attention.max_context_len = *std::max_element(context_lens.begin(), context_lens.end());
+    fb.attention.block_size = block_size;
+    fb.attention.query_start = gpu.Upload(DType::kI32, query_start.data(), {num_seqs + 1});
+    fb.attention.context_lens = gpu.Upload(DType::kI32, context_lens.data(), {num_seqs});
+    fb.attention.block_tables = gpu.Upload(DType::kI32, block_tables.data(), {num_seqs, blocks_per_seq});
+    fb.attention.slot_mapping = gpu.Upload(DType::kI32, slots.data(), {num_seqs});
+    fb.attention.state_slots = gpu.Upload(DType::kI32, state_slots.data(), {num_seqs});
+    fb.logit_rows = gpu.Upload(DType::kI32, logit_rows.data(), {num_seqs});
+    std::vector<float> eager(num_seqs * vocab);
+    gpu.Download(model.Forward(fb, eager_cache), eager.data());
+    const std::vector<float> graphed = graphs->Run(rows);
+    const Comparison c = Compare(graphed, eager, vocab);
+    std::printf("[decode graphs] step %d: max rel L2 to eager %.3g, argmax same %lld/%lld\n", step, c.max_rel_l2,
+                static_cast<long long>(c.argmax_same), static_cast<long long>(c.positions));
+    EXPECT_LT(c.max_rel_l2, 1e-5) << "step " << step;
+    EXPECT_EQ(c.argmax_same, c.positions) << "step " << step;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -11,6 +12,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "kernels/cuda/dense_gemm_lt.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear_dense.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -132,7 +134,7 @@ TEST(ElementwiseTest, GatesAndActivationsMatchCpu) {
 
 // Dense linear: the fp32 sums differ from the CPU's in order only: |got - want| <= 1e-5 * sum |x w| per output.
 template <typename W>
-void CheckLinearDense(int64_t tokens, int64_t in, int64_t out_features) {
+void CheckLinearDense(int64_t tokens, int64_t in, int64_t out_features, bool lt = false) {
   const std::vector<float> x = Random(tokens * in, tokens + in);
   std::vector<float> w = Random(out_features * in, out_features, 0.05f);
   std::vector<W> w_dev(w.size());
@@ -152,7 +154,18 @@ void CheckLinearDense(int64_t tokens, int64_t in, int64_t out_features) {
   cpu::Linear(ax.data(), aw.data(), abs_sum.data(), tokens, in, out_features);
   DeviceBuffer<float> d_x(x), d_y(tokens * out_features);
   DeviceBuffer<W> d_w(w_dev);
-  ASSERT_EQ(LinearDense(d_x.get(), d_w.get(), d_y.get(), tokens, in, out_features, nullptr), cudaSuccess);
+  if constexpr (std::is_same_v<W, __nv_bfloat16>) {
+    if (lt) {
+      DenseGemmLt gemm;
+      DeviceBuffer<uint8_t> workspace(DenseGemmLt::WorkspaceBytes(tokens, in, out_features));
+      ASSERT_EQ(gemm.Run(d_x.get(), d_w.get(), d_y.get(), tokens, in, out_features, workspace.get(), workspace.size(),
+                         nullptr),
+                cudaSuccess);
+    }
+  }
+  if (!lt) {
+    ASSERT_EQ(LinearDense(d_x.get(), d_w.get(), d_y.get(), tokens, in, out_features, nullptr), cudaSuccess);
+  }
   const std::vector<float> got = d_y.Download();
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_NEAR(got[i], want[i], 1e-5f * abs_sum[i]) << tokens << "x" << in << "x" << out_features << " at " << i;
@@ -167,6 +180,12 @@ TEST(LinearDenseTest, MatchesCpuF32) {
 TEST(LinearDenseTest, MatchesCpuBf16) {
   for (int64_t tokens : {1, 5, 8, 17, 100}) CheckLinearDense<__nv_bfloat16>(tokens, 5120, 300);
   CheckLinearDense<__nv_bfloat16>(1, 5120, 248320 / 16);  // an LM-head slice
+}
+
+// The split-bf16 tensor-core GEMM (dense_gemm_lt.h) keeps fp32 precision of the activations: the same bound.
+TEST(DenseGemmLtTest, MatchesCpuAtFp32Precision) {
+  for (int64_t tokens : {1, 9, 64, 300}) CheckLinearDense<__nv_bfloat16>(tokens, 5120, 2048, /*lt=*/true);
+  CheckLinearDense<__nv_bfloat16>(32, 5120, 248320 / 8, /*lt=*/true);  // an LM-head slice over a decode batch
 }
 
 }  // namespace

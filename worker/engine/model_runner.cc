@@ -63,7 +63,33 @@ ForwardBatch SequenceBatch(Backend& backend, absl::Span<const int32_t> ids, int3
   return fb;
 }
 
+std::vector<int32_t> ModelRunner::CaptureDecodeGraphs(const DecodeGraphsConfig& config) {
+  graphs_ = DecodeGraphs::Capture(model_, backend_, cache_, config);
+  return graphs_ ? graphs_->batch_sizes() : std::vector<int32_t>{};
+}
+
+std::optional<std::vector<float>> ModelRunner::RunDecodeGraph(const std::vector<ScheduledSequence>& batch) {
+  if (!graphs_) return std::nullopt;
+  const int32_t block_size = cache_.block_size;
+  int32_t max_context_len = 0;
+  std::vector<DecodeRow> rows;
+  rows.reserve(batch.size());
+  for (const ScheduledSequence& s : batch) {
+    const Sequence& seq = *s.seq;
+    if (s.num_new_tokens != 1 || !s.sample) return std::nullopt;
+    const int32_t p = seq.num_cached_tokens();
+    OCTET_CHECK(p < seq.num_tokens() && static_cast<int32_t>(seq.block_table().size()) * block_size > p)
+        << "sequence " << seq.request_id() << " scheduled past its tokens or blocks";
+    rows.push_back(DecodeRow{seq.token_ids()[p], p, seq.block_table()[p / block_size] * block_size + p % block_size,
+                             &seq.block_table(), seq.state_slot()});
+    max_context_len = std::max(max_context_len, p + 1);
+  }
+  if (!graphs_->Covers(static_cast<int32_t>(rows.size()), max_context_len)) return std::nullopt;
+  return graphs_->Run(rows);
+}
+
 std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch) {
+  if (std::optional<std::vector<float>> logits = RunDecodeGraph(batch)) return *std::move(logits);
   const int32_t num_seqs = static_cast<int32_t>(batch.size());
   const int32_t block_size = cache_.block_size;
   std::vector<int32_t> input_ids, positions, slot_mapping, query_start{0}, context_lens, logit_rows, state_slots;

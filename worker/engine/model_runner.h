@@ -5,8 +5,12 @@
 #include <cstdint>
 #include <vector>
 
+#include <memory>
+#include <optional>
+
 #include "absl/types/span.h"
 
+#include "worker/engine/decode_graphs.h"
 #include "worker/engine/scheduler.h"
 #include "worker/model/model.h"
 #include "worker/runtime/backend.h"
@@ -30,16 +34,24 @@ class ModelRunner {
   ModelRunner(Model& model, Backend& backend, KvCache cache)
       : model_(model), backend_(backend), cache_(std::move(cache)) {}
 
-  // Runs one step. Returns fp32 logits [number of entries with sample = true, vocab], in batch order.
+  // Runs one step. Returns fp32 logits [number of entries with sample = true, vocab], in batch order. Steps of
+  // decodes only replay a captured graph when one covers them (CaptureDecodeGraphs).
   std::vector<float> Run(const std::vector<ScheduledSequence>& batch);
+  // Captures decode graphs on this runner's cache (decode_graphs.h); a no-op on backends without graphs. Returns
+  // the captured batch sizes.
+  std::vector<int32_t> CaptureDecodeGraphs(const DecodeGraphsConfig& config);
 
   const KvCache& cache() const { return cache_; }
   int32_t vocab_size() const { return model_.vocab_size(); }
 
  private:
+  // The step as one replay when every sequence decodes one token and a graph covers it; nullopt otherwise.
+  std::optional<std::vector<float>> RunDecodeGraph(const std::vector<ScheduledSequence>& batch);
+
   Model& model_;
   Backend& backend_;
   KvCache cache_;
+  std::unique_ptr<DecodeGraphs> graphs_;  // after cache_: the graphs write into it
 };
 
 }  // namespace octet

@@ -19,7 +19,8 @@ std::string Qwen35Config(int layers, int hidden, int inter, int heads, int kv_he
   std::vector<std::string> types;
   for (int i = 0; i < layers; ++i) types.push_back((i + 1) % 4 == 0 ? "\"full_attention\"" : "\"linear_attention\"");
   return absl::StrCat(R"({"architectures": ["Qwen3_5ForCausalLM"], "model_type": "qwen3_5_text", "dtype": "bfloat16",
-    "hidden_size": )", hidden, R"(, "intermediate_size": )", inter, R"(, "num_hidden_layers": )", layers,
+    "hidden_size": )",
+                      hidden, R"(, "intermediate_size": )", inter, R"(, "num_hidden_layers": )", layers,
                       R"(, "num_attention_heads": )", heads, R"(, "num_key_value_heads": )", kv_heads,
                       R"(, "head_dim": )", head_dim, R"(, "linear_num_key_heads": )", lin_k_heads,
                       R"(, "linear_num_value_heads": )", lin_v_heads, R"(, "linear_key_head_dim": )", lin_dim,
@@ -27,8 +28,8 @@ std::string Qwen35Config(int layers, int hidden, int inter, int heads, int kv_he
                       vocab, R"(, "max_position_embeddings": )", max_pos,
                       R"(, "rms_norm_eps": 1e-06, "tie_word_embeddings": false, "attn_output_gate": true,
     "rope_parameters": {"rope_type": "default", "rope_theta": 10000000.0, "partial_rotary_factor": 0.25},
-    "eos_token_id": )", vocab > 248044 ? 248044 : vocab - 1, R"(, "layer_types": [)",
-                      absl::StrJoin(types, ", "), "]}");
+    "eos_token_id": )",
+                      vocab > 248044 ? 248044 : vocab - 1, R"(, "layer_types": [)", absl::StrJoin(types, ", "), "]}");
 }
 
 // Qwen3-32B (hidden 5120, 64 layers, GQA 64/8, head_dim 128).
@@ -102,7 +103,7 @@ std::vector<uint16_t> SyntheticTensorBf16(std::string_view name, int64_t numel, 
     const bool offset = spec.offset_norms && !absl::StrContains(n, "linear_attn.norm");
     return std::vector<uint16_t>(static_cast<size_t>(numel), FloatToBF16(offset ? 0.0f : 1.0f));
   }
-  if (absl::EndsWith(n, "A_log")) return UniformBf16(numel, seed, 0.0f, 2.7f);       // A in [1, 15]
+  if (absl::EndsWith(n, "A_log")) return UniformBf16(numel, seed, 0.0f, 2.7f);      // A in [1, 15]
   if (absl::EndsWith(n, "dt_bias")) return UniformBf16(numel, seed, -5.0f, -2.0f);  // softplus: small steps
   if (absl::EndsWith(n, "conv1d.weight")) return UniformBf16(numel, seed, -0.5f, 0.5f);
   return UniformBf16(numel, seed, -1.0f, 1.0f);  // embeddings: the first norm rescales them

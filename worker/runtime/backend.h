@@ -78,6 +78,16 @@ class Backend {
   virtual void Synchronize() = 0;
   // Free and total memory of the device (zeros on the CPU).
   virtual DeviceMemory MemoryInfo() { return {}; }
+  // Copies host bytes into an existing tensor of the same size, as they are (no dtype conversion).
+  virtual void CopyFromHost(const void* host, Tensor& dst) = 0;
+
+  // Graphs (CUDA graphs): the work queued between BeginCapture and EndCapture is recorded once and replayed by
+  // ReplayGraph at a fraction of its launch cost, on the same memory. Inside a capture only device work may be
+  // queued (no Upload, Download or Synchronize), and every tensor made inside must be gone by EndCapture. A backend
+  // without graphs returns false from BeginCapture (the work then runs eagerly and nothing is recorded).
+  virtual bool BeginCapture() { return false; }
+  virtual int32_t EndCapture() { return -1; }  // the graph's id
+  virtual void ReplayGraph(int32_t graph) {}
 
   // out[t, :] = table[ids[t], :]                         ids i32 [T], table [V, hidden], out [T, hidden]
   virtual void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;

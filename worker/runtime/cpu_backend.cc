@@ -115,6 +115,10 @@ LinearWeight CpuBackend::UploadLinearFp8(const void* fp8_data, const float* scal
   return out;
 }
 
+void CpuBackend::CopyFromHost(const void* host, Tensor& dst) {
+  if (dst.nbytes() > 0) std::memcpy(dst.data(), host, dst.nbytes());
+}
+
 void CpuBackend::Download(const Tensor& src, void* host_dst) {
   if (src.nbytes() > 0) std::memcpy(host_dst, src.data(), src.nbytes());
 }

@@ -21,6 +21,7 @@ class CpuBackend final : public Backend {
   LinearWeight UploadLinearFp8(const void* fp8_data, const float* scales, Shape shape) override;
   void Download(const Tensor& src, void* host_dst) override;
   void Synchronize() override {}
+  void CopyFromHost(const void* host, Tensor& dst) override;
 
   void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) override;

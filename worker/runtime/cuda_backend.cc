@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "base/log.h"
 #include "kernels/cpu/fp8.h"
+#include "kernels/cuda/dense_gemm_lt.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/fp8_gemm_lt.h"
 #include "kernels/cuda/fp8_gemv.h"
@@ -18,6 +22,7 @@
 #include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/linear_dense.h"
 #include "kernels/cuda/paged_attention.h"
+#include "kernels/cuda/paged_attention_prefill.h"
 #include "worker/runtime/cpu_backend.h"
 
 namespace octet {
@@ -86,7 +91,72 @@ struct CudaBackend::State {
   CudaBackendOptions options;
   cudaStream_t stream = nullptr;
   std::unique_ptr<cuda::Fp8GemmLt> gemm_lt;
+  std::unique_ptr<cuda::DenseGemmLt> dense_lt;
+
+  // Op profile (options.profile_ops): a pair of events around each op, resolved at the next host sync.
+  struct Pending {
+    const char* op;
+    cudaEvent_t start, stop;
+  };
+  std::vector<Pending> pending;
+  bool capturing = false;
+  std::vector<cudaGraphExec_t> graphs;
+  std::vector<cudaEvent_t> spare_events;
+  std::map<std::string, std::pair<double, int64_t>> totals;  // op -> (ms, calls)
+
+  cudaEvent_t Event() {
+    if (spare_events.empty()) {
+      cudaEvent_t e;
+      Check(cudaEventCreate(&e), "cudaEventCreate");
+      return e;
+    }
+    cudaEvent_t e = spare_events.back();
+    spare_events.pop_back();
+    return e;
+  }
+  // After a stream sync: adds the finished ops' times to the totals.
+  void Resolve() {
+    for (const Pending& p : pending) {
+      float ms = 0;
+      Check(cudaEventElapsedTime(&ms, p.start, p.stop), "cudaEventElapsedTime");
+      auto& t = totals[p.op];
+      t.first += ms;
+      ++t.second;
+      spare_events.push_back(p.start);
+      spare_events.push_back(p.stop);
+    }
+    pending.clear();
+  }
 };
+
+namespace {
+
+// Times the GPU work queued in its scope under `op` when profiling.
+class OpScope {
+ public:
+  OpScope(CudaBackend::State& state, const char* op)
+      : state_(state), op_(op), on_(state.options.profile_ops && !state.capturing) {
+    if (!on_) return;
+    start_ = state_.Event();
+    Check(cudaEventRecord(start_, state_.stream), "cudaEventRecord");
+  }
+  ~OpScope() {
+    if (!on_) return;
+    cudaEvent_t stop = state_.Event();
+    Check(cudaEventRecord(stop, state_.stream), "cudaEventRecord");
+    state_.pending.push_back({op_, start_, stop});
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+
+ private:
+  CudaBackend::State& state_;
+  const char* op_;
+  const bool on_;
+  cudaEvent_t start_ = nullptr;
+};
+
+}  // namespace
 
 bool CudaDeviceAvailable() {
   int count = 0;
@@ -104,6 +174,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options) : state_(std::make_u
   uint64_t threshold = UINT64_MAX;
   Check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold), "cudaMemPoolSetAttribute");
   state_->gemm_lt = std::make_unique<cuda::Fp8GemmLt>();
+  state_->dense_lt = std::make_unique<cuda::DenseGemmLt>();
   cudaDeviceProp prop;
   Check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
   OCTET_LOG(INFO, "cuda") << "GPU " << device << ": " << prop.name << ", " << (prop.totalGlobalMem >> 20) << " MiB, sm_"
@@ -113,6 +184,39 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options) : state_(std::make_u
 CudaBackend::~CudaBackend() {
   // Tensors still alive free themselves on this stream later, so it stays (a stream is a few bytes of driver state).
   cudaStreamSynchronize(state_->stream);
+  for (cudaGraphExec_t g : state_->graphs) cudaGraphExecDestroy(g);
+}
+
+void CudaBackend::CopyFromHost(const void* host, Tensor& dst) {
+  CheckDevice(dst, "CopyFromHost destination");
+  OCTET_CHECK(!state_->capturing) << "CopyFromHost inside a graph capture";
+  if (dst.nbytes() > 0) {
+    Check(cudaMemcpyAsync(dst.data(), host, dst.nbytes(), cudaMemcpyHostToDevice, state_->stream), "CopyFromHost");
+  }
+}
+
+bool CudaBackend::BeginCapture() {
+  OCTET_CHECK(!state_->capturing) << "nested graph capture";
+  Check(cudaStreamBeginCapture(state_->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  state_->capturing = true;
+  return true;
+}
+
+int32_t CudaBackend::EndCapture() {
+  OCTET_CHECK(state_->capturing) << "EndCapture without BeginCapture";
+  cudaGraph_t graph = nullptr;
+  state_->capturing = false;
+  Check(cudaStreamEndCapture(state_->stream, &graph), "cudaStreamEndCapture");
+  cudaGraphExec_t exec = nullptr;
+  Check(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+  Check(cudaGraphDestroy(graph), "cudaGraphDestroy");
+  state_->graphs.push_back(exec);
+  return static_cast<int32_t>(state_->graphs.size()) - 1;
+}
+
+void CudaBackend::ReplayGraph(int32_t graph) {
+  OCTET_CHECK(graph >= 0 && graph < static_cast<int32_t>(state_->graphs.size())) << "no graph " << graph;
+  Check(cudaGraphLaunch(state_->graphs[static_cast<size_t>(graph)], state_->stream), "cudaGraphLaunch");
 }
 
 DeviceMemory CudaBackend::MemoryInfo() {
@@ -137,6 +241,7 @@ Tensor CudaBackend::Zeros(DType dtype, Shape shape) {
 }
 
 Tensor CudaBackend::Upload(DType host_dtype, const void* host_data, Shape shape) {
+  OCTET_CHECK(!state_->capturing) << "Upload inside a graph capture";
   if (host_dtype == DType::kI32 || host_dtype == DType::kI64 || host_dtype == DType::kU8) {
     Tensor t = Empty(host_dtype, std::move(shape));
     if (t.nbytes() > 0) {
@@ -192,17 +297,41 @@ LinearWeight CudaBackend::UploadLinearFp8(const void* fp8_data, const float* sca
 
 void CudaBackend::Download(const Tensor& src, void* host_dst) {
   CheckDevice(src, "Download source");
+  OCTET_CHECK(!state_->capturing) << "Download inside a graph capture";
   if (src.nbytes() > 0) {
     Check(cudaMemcpyAsync(host_dst, src.data(), src.nbytes(), cudaMemcpyDeviceToHost, state_->stream), "Download");
   }
   Check(cudaStreamSynchronize(state_->stream), "Download");
+  state_->Resolve();
 }
 
-void CudaBackend::Synchronize() { Check(cudaStreamSynchronize(state_->stream), "Synchronize"); }
+void CudaBackend::Synchronize() {
+  Check(cudaStreamSynchronize(state_->stream), "Synchronize");
+  state_->Resolve();
+}
+
+std::string CudaBackend::ProfileReport() {
+  Synchronize();
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(state_->totals.begin(), state_->totals.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  double total = 0;
+  for (const auto& r : rows) total += r.second.first;
+  std::ostringstream out;
+  out << "op                        GPU ms    calls   share\n";
+  for (const auto& [op, t] : rows) {
+    char line[128];
+    std::snprintf(line, sizeof(line), "%-24s %8.3f %8lld  %5.1f%%\n", op.c_str(), t.first,
+                  static_cast<long long>(t.second), 100.0 * t.first / std::max(total, 1e-9));
+    out << line;
+  }
+  state_->totals.clear();
+  return out.str();
+}
 
 void CudaBackend::Embedding(const Tensor& table, const Tensor& ids, Tensor& out) { GatherRows(table, ids, out); }
 
 void CudaBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) {
+  const OpScope scope(*state_, "RmsNorm");
   CheckF32(x, "RmsNorm input");
   CheckF32(w, "RmsNorm weight");
   CheckF32(out, "RmsNorm output");
@@ -225,6 +354,7 @@ void CudaBackend::Linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
     LinearFp8(x, w, out, tokens, in, out_features);
     return;
   }
+  const OpScope scope(*state_, "LinearDense");
   switch (w.weight.dtype()) {
     case DType::kF32:
       Check(cuda::LinearDense(F32(x), w.weight.data_as<const float>(), F32Mut(out), tokens, in, out_features,
@@ -232,6 +362,16 @@ void CudaBackend::Linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
             "Linear");
       return;
     case DType::kBF16:
+      if (tokens > cuda::kDenseGemvMaxTokens && in % 8 == 0 && out_features % 8 == 0) {
+        // Many rows (the LM head of a large batch, recipe none): tensor cores at fp32 precision (dense_gemm_lt.h).
+        const size_t bytes = cuda::DenseGemmLt::WorkspaceBytes(tokens, in, out_features);
+        Tensor workspace = Empty(DType::kU8, {static_cast<int64_t>(bytes)});
+        const cudaError_t err =
+            state_->dense_lt->Run(F32(x), w.weight.data_as<const __nv_bfloat16>(), F32Mut(out), tokens, in,
+                                  out_features, workspace.data(), bytes, state_->stream);
+        if (err == cudaSuccess) return;
+        cudaGetLastError();  // clear it; the SIMT GEMM below computes the same
+      }
       Check(cuda::LinearDense(F32(x), w.weight.data_as<const __nv_bfloat16>(), F32Mut(out), tokens, in, out_features,
                               state_->stream),
             "Linear");
@@ -251,8 +391,10 @@ void CudaBackend::LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out,
   const int64_t groups = cpu::Fp8NumBlocks(in);
   Tensor xq = Empty(DType::kF8E4M3, {tokens, in});
   Tensor xs = Empty(DType::kF32, {tokens, groups});
+  std::optional<OpScope> quant_scope(std::in_place, *state_, "QuantizeActivationFp8");
   Check(cuda::QuantizeActivationFp8(F32(x), tokens, in, xq.data_as<uint8_t>(), F32Mut(xs), stream),
         "QuantizeActivationFp8");
+  quant_scope.reset();
   const auto* wq = w.weight.data_as<const uint8_t>();
   const float* ws = F32(w.scale);
   // cuBLASLt takes whole multiples of 4 tokens; the last 0-3 rows (and everything when it refuses) go to the GEMV.
@@ -260,6 +402,7 @@ void CudaBackend::LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out,
   const int64_t lt_tokens = tokens / 4 * 4;
   if (state_->options.fp8_gemm_cublaslt && tokens >= kFp8GemmMinTokens &&
       cuda::Fp8GemmLt::Supports(lt_tokens, in, out_features)) {
+    const OpScope scope(*state_, "LinearFp8Cublaslt");
     const size_t bytes = cuda::Fp8GemmLt::WorkspaceBytes(lt_tokens, in, out_features);
     Tensor workspace = Empty(DType::kU8, {static_cast<int64_t>(bytes)});
     // cuBLASLt wants each row of block scales padded to a multiple of 4; Qwen's shapes need no padding.
@@ -282,6 +425,7 @@ void CudaBackend::LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out,
       cudaGetLastError();  // clear it
     }
   }
+  const OpScope scope(*state_, "LinearFp8Gemv");
   for (int64_t t0 = gemv_from; t0 < tokens; t0 += cuda::kFp8GemvMaxTokens) {
     const int64_t n = std::min(cuda::kFp8GemvMaxTokens, tokens - t0);
     Check(cuda::Fp8Gemv(xq.data_as<uint8_t>() + t0 * in, F32(xs) + t0 * groups, wq, ws, F32Mut(out) + t0 * out_features,
@@ -291,6 +435,7 @@ void CudaBackend::LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out,
 }
 
 void CudaBackend::Rope(Tensor& q, Tensor& k, const Tensor& positions, int32_t rotary_dim, float theta) {
+  const OpScope scope(*state_, "Rope");
   CheckF32(q, "Rope queries");
   CheckF32(k, "Rope keys");
   const int64_t tokens = q.dim(0);
@@ -302,6 +447,7 @@ void CudaBackend::Rope(Tensor& q, Tensor& k, const Tensor& positions, int32_t ro
 }
 
 void CudaBackend::StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch& batch, KvLayer& cache) {
+  const OpScope scope(*state_, "StoreKv");
   CheckF32(k, "StoreKv keys");
   CheckF32(v, "StoreKv values");
   OCTET_CHECK(k.ndim() == 3 && v.shape() == k.shape() && batch.slot_mapping.numel() == k.dim(0))
@@ -318,6 +464,7 @@ void CudaBackend::StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch
 
 void CudaBackend::PagedAttention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, float scale,
                                  Tensor& out) {
+  const OpScope scope(*state_, "PagedAttention");
   CheckF32(q, "PagedAttention queries");
   CheckF32(out, "PagedAttention output");
   OCTET_CHECK(q.ndim() == 3 && out.numel() == q.numel())
@@ -349,6 +496,12 @@ void CudaBackend::PagedAttention(const Tensor& q, const KvLayer& cache, const At
   args.max_context_len = batch.max_context_len;
   args.scale = scale;
   args.out = F32Mut(out);
+  if (cuda::PagedAttentionPrefillSupports(args)) {
+    // Long query chunks of a 16-bit or FP8 cache: the tensor-core kernel (q and P rounded to bf16, fp32 softmax and
+    // accumulation; paged_attention_prefill.h states the tolerance).
+    Check(cuda::PagedAttentionPrefill(args, state_->stream), "PagedAttentionPrefill");
+    return;
+  }
   Tensor workspace;
   const size_t bytes = cuda::PagedAttentionWorkspaceBytes(args);
   if (bytes > 0) {
@@ -360,6 +513,7 @@ void CudaBackend::PagedAttention(const Tensor& q, const KvLayer& cache, const At
 }
 
 void CudaBackend::SiluMul(const Tensor& gate_up, Tensor& out) {
+  const OpScope scope(*state_, "SiluMul");
   CheckF32(gate_up, "SiluMul input");
   CheckF32(out, "SiluMul output");
   const int64_t inter = out.dim(-1);
@@ -369,6 +523,7 @@ void CudaBackend::SiluMul(const Tensor& gate_up, Tensor& out) {
 }
 
 void CudaBackend::Add(const Tensor& a, const Tensor& b, Tensor& out) {
+  const OpScope scope(*state_, "Add");
   CheckF32(a, "Add input");
   CheckF32(b, "Add input");
   CheckF32(out, "Add output");
@@ -377,6 +532,7 @@ void CudaBackend::Add(const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 void CudaBackend::GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) {
+  const OpScope scope(*state_, "GatherRows");
   CheckDevice(x, "GatherRows input");
   CheckDevice(rows, "GatherRows rows");
   CheckF32(out, "GatherRows output");
@@ -395,6 +551,7 @@ void CudaBackend::GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) {
 }
 
 void CudaBackend::SplitQueryGate(const Tensor& qg, Tensor& q, Tensor& gate) {
+  const OpScope scope(*state_, "SplitQueryGate");
   CheckF32(qg, "SplitQueryGate input");
   const int64_t d = q.dim(-1);
   OCTET_CHECK(qg.numel() == 2 * q.numel() && q.numel() == gate.numel())
@@ -403,6 +560,7 @@ void CudaBackend::SplitQueryGate(const Tensor& qg, Tensor& q, Tensor& gate) {
 }
 
 void CudaBackend::SigmoidGate(const Tensor& x, const Tensor& gate, Tensor& out) {
+  const OpScope scope(*state_, "SigmoidGate");
   CheckF32(x, "SigmoidGate input");
   OCTET_CHECK(x.numel() == gate.numel() && x.numel() == out.numel()) << "SigmoidGate shapes";
   Check(cuda::SigmoidGate(F32(x), F32(gate), F32Mut(out), x.numel(), state_->stream), "SigmoidGate");
@@ -410,6 +568,7 @@ void CudaBackend::SigmoidGate(const Tensor& x, const Tensor& gate, Tensor& out) 
 
 void CudaBackend::CausalConv1dSilu(const Tensor& x, const Tensor& w, const AttentionBatch& batch, Tensor& conv_state,
                                    Tensor& out) {
+  const OpScope scope(*state_, "CausalConv1dSilu");
   CheckF32(x, "CausalConv1dSilu input");
   CheckF32(conv_state, "CausalConv1dSilu state");
   const int64_t channels = x.dim(-1);
@@ -424,6 +583,7 @@ void CudaBackend::CausalConv1dSilu(const Tensor& x, const Tensor& w, const Atten
 
 void CudaBackend::GdnGates(const Tensor& a, const Tensor& b, const Tensor& a_log, const Tensor& dt_bias, Tensor& g,
                            Tensor& beta) {
+  const OpScope scope(*state_, "GdnGates");
   CheckF32(a, "GdnGates input");
   const int64_t heads = a_log.numel();
   Check(cuda::GdnGates(F32(a), F32(b), F32(a_log), F32(dt_bias), a.numel() / heads, heads, F32Mut(g), F32Mut(beta),
@@ -433,6 +593,7 @@ void CudaBackend::GdnGates(const Tensor& a, const Tensor& b, const Tensor& a_log
 
 void CudaBackend::GatedDeltaRule(const Tensor& qkv, const Tensor& g, const Tensor& beta, const AttentionBatch& batch,
                                  int32_t k_heads, int32_t k_dim, Tensor& state, Tensor& out) {
+  const OpScope scope(*state_, "GatedDeltaRule");
   CheckF32(qkv, "GatedDeltaRule input");
   CheckF32(state, "GatedDeltaRule state");
   const int64_t v_heads = out.dim(1), v_dim = out.dim(2);
@@ -447,6 +608,7 @@ void CudaBackend::GatedDeltaRule(const Tensor& qkv, const Tensor& g, const Tenso
 }
 
 void CudaBackend::RmsNormGated(const Tensor& x, const Tensor& z, const Tensor& w, float eps, Tensor& out) {
+  const OpScope scope(*state_, "RmsNormGated");
   CheckF32(x, "RmsNormGated input");
   const int64_t cols = x.dim(-1);
   OCTET_CHECK(z.numel() == x.numel() && w.numel() == cols && out.numel() == x.numel()) << "RmsNormGated shapes";

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "worker/runtime/backend.h"
 
@@ -18,6 +19,8 @@ struct CudaBackendOptions {
   // FP8 linear layers of 16 or more tokens on cuBLASLt's block-scaled GEMM (else our GEMV, 8 tokens at a time). Off
   // only to measure what cuBLASLt's FP8 accumulation changes (tests, benchmarks).
   bool fp8_gemm_cublaslt = true;
+  // Time every op on the GPU (a pair of events each) for ProfileReport; costs a little host time per op.
+  bool profile_ops = false;
 };
 
 class CudaBackend final : public Backend {
@@ -39,6 +42,10 @@ class CudaBackend final : public Backend {
   LinearWeight UploadLinearFp8(const void* fp8_data, const float* scales, Shape shape) override;
   void Download(const Tensor& src, void* host_dst) override;
   void Synchronize() override;
+  void CopyFromHost(const void* host, Tensor& dst) override;
+  bool BeginCapture() override;
+  int32_t EndCapture() override;
+  void ReplayGraph(int32_t graph) override;
 
   void Embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out) override;
@@ -60,8 +67,12 @@ class CudaBackend final : public Backend {
                       int32_t k_heads, int32_t k_dim, Tensor& state, Tensor& out) override;
   void RmsNormGated(const Tensor& x, const Tensor& z, const Tensor& w, float eps, Tensor& out) override;
 
- private:
+  // With options.profile_ops: GPU time per op since the last report, largest first, as a table (then reset).
+  std::string ProfileReport();
+
   struct State;
+
+ private:
   void LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out, int64_t tokens, int64_t in, int64_t out_features);
   std::unique_ptr<State> state_;
 };

@@ -35,6 +35,11 @@ ABSL_FLAG(int64_t, kv_cache_memory_bytes, 0,
           "on the CPU, 1 GiB)");
 ABSL_FLAG(std::string, device, "auto",
           "Where the model runs: auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N");
+ABSL_FLAG(bool, enforce_eager, false, "Run decode steps op by op, without CUDA graphs");
+ABSL_FLAG(int32_t, cuda_graph_max_context, 8192, "Decode steps with longer contexts than this run without CUDA graphs");
+ABSL_FLAG(int32_t, cuda_graph_max_batch, 32,
+          "Decode steps of more sequences than this run without CUDA graphs (measured on an H200 with "
+          "synthetic:qwen3.5-27b: graphs help up to 32 sequences and were slower at 64 and 128)");
 ABSL_FLAG(double, gpu_memory_utilization, 0.9,
           "Fraction of the GPU's memory for weights, KV cache, recurrent state and activations");
 ABSL_FLAG(int32_t, max_num_seqs, 64, "Sequences running at once");
@@ -104,6 +109,9 @@ int Run() {
   options.kv_cache_memory_bytes = absl::GetFlag(FLAGS_kv_cache_memory_bytes);
   options.device = absl::GetFlag(FLAGS_device);
   options.gpu_memory_utilization = absl::GetFlag(FLAGS_gpu_memory_utilization);
+  options.enforce_eager = absl::GetFlag(FLAGS_enforce_eager);
+  options.cuda_graph_max_context = absl::GetFlag(FLAGS_cuda_graph_max_context);
+  options.cuda_graph_max_batch = absl::GetFlag(FLAGS_cuda_graph_max_batch);
   options.scheduler.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
   options.scheduler.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   options.fp8_recipe = *recipe;

@@ -1,11 +1,13 @@
 #include "worker/server/worker_runtime.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "worker/model/synthetic_weights.h"
@@ -73,10 +75,13 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   const KvCacheSpec spec = model.kv_cache_spec();
   const int32_t bs = options.block_size;
   const int32_t num_state_slots = spec.num_recurrent_layers > 0 ? options.scheduler.max_num_seqs : 0;
+  // Decode graphs pad their batches with rows whose recurrent state needs a slot of its own.
+  const bool graphs = !options.enforce_eager && rt->backend_->device() == Device::kCuda;
+  const int32_t allocated_state_slots = num_state_slots > 0 && graphs ? num_state_slots + 1 : num_state_slots;
   const DType state_dtype = rt->backend_->compute_dtype();
   MemoryPlan plan;
   plan.weights_bytes = rt->loaded_.weight_stats.fp8_bytes + rt->loaded_.weight_stats.other_bytes;
-  plan.state_bytes = int64_t{num_state_slots} * spec.BytesPerStateSlot(state_dtype);
+  plan.state_bytes = int64_t{allocated_state_slots} * spec.BytesPerStateSlot(state_dtype);
   plan.workspace_bytes = EstimateWorkspaceBytes(config, options.scheduler);
   const DeviceMemory device_memory = rt->backend_->MemoryInfo();
   plan.device_total_bytes = device_memory.total_bytes;
@@ -114,7 +119,19 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
 
   rt->runner_ = std::make_unique<ModelRunner>(model, *rt->backend_,
                                               AllocateKvCache(*rt->backend_, spec, static_cast<int32_t>(num_blocks), bs,
-                                                              num_state_slots, options.kv_cache_dtype));
+                                                              allocated_state_slots, options.kv_cache_dtype));
+  if (graphs) {
+    DecodeGraphsConfig graph_config;
+    graph_config.max_batch = std::max(1, std::min(options.scheduler.max_num_seqs, options.cuda_graph_max_batch));
+    graph_config.max_context_len = std::min(max_model_len, std::max(options.cuda_graph_max_context, 1));
+    graph_config.padding_state_slot = allocated_state_slots > num_state_slots ? num_state_slots : -1;
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<int32_t> sizes = rt->runner_->CaptureDecodeGraphs(graph_config);
+    OCTET_LOG(INFO, "worker") << "captured " << sizes.size() << " decode graphs (batch " << absl::StrJoin(sizes, ", ")
+                              << "; contexts up to " << graph_config.max_context_len << ") in "
+                              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                              << " s";
+  }
   EngineConfig engine_config;
   engine_config.scheduler = options.scheduler;
   engine_config.num_kv_blocks = static_cast<int32_t>(num_blocks);

@@ -25,7 +25,10 @@ struct WorkerOptions {
   int32_t num_kv_blocks = 0;    // 0 = from kv_cache_memory_bytes
   // 0 = on a GPU, what gpu_memory_utilization leaves after weights, state and workspace; on the CPU, 1 GiB.
   int64_t kv_cache_memory_bytes = 0;
-  double gpu_memory_utilization = 0.9;  // fraction of the GPU's memory the worker may plan for
+  double gpu_memory_utilization = 0.9;    // fraction of the GPU's memory the worker may plan for
+  bool enforce_eager = false;             // no CUDA graphs for decode steps
+  int32_t cuda_graph_max_context = 8192;  // decode steps with longer contexts run eagerly
+  int32_t cuda_graph_max_batch = 32;      // decode steps of more sequences run eagerly
   Fp8Recipe fp8_recipe = Fp8Recipe::kOfficial;
   DType kv_cache_dtype = DType::kF8E4M3;
   SchedulerConfig scheduler;

@@ -73,8 +73,8 @@ TEST(SyntheticModelTest, TinyModelRunsFiniteAndDeterministic) {
   auto b = LoadModel("synthetic:qwen3.5-tiny", backend, LoadOptions{.recipe = Fp8Recipe::kOfficial});
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(LastLogits(*b->model, backend, 40), la);
-  auto c = LoadModel("synthetic:qwen3.5-tiny", backend,
-                     LoadOptions{.recipe = Fp8Recipe::kOfficial, .synthetic_seed = 1});
+  auto c =
+      LoadModel("synthetic:qwen3.5-tiny", backend, LoadOptions{.recipe = Fp8Recipe::kOfficial, .synthetic_seed = 1});
   ASSERT_TRUE(c.ok());
   EXPECT_NE(LastLogits(*c->model, backend, 40), la);
 }
