@@ -15,20 +15,24 @@ constexpr int kThreads = 256;
 
 size_t AlignUp(size_t a, size_t b) { return (a + b - 1) / b * b; }
 
-// x [T, K] -> xs [2T, K]: rows 0..T-1 = bf16(x), rows T..2T-1 = bf16(x - that) (x - bf16(x) is exact in fp32).
+// x [T, K] -> xs [3T, K]: bf16 hi = bf16(x), mid = bf16(x - hi), lo = bf16(x - hi - mid) (each difference exact in
+// fp32): hi + mid + lo = x to ~2^-26 relative, below fp32's own rounding.
 __global__ void SplitKernel(const float* __restrict__ x, __nv_bfloat16* __restrict__ xs, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float v = x[i];
   const __nv_bfloat16 hi = __float2bfloat16_rn(v);
+  const float r = v - __bfloat162float(hi);
+  const __nv_bfloat16 mid = __float2bfloat16_rn(r);
   xs[i] = hi;
-  xs[n + i] = __float2bfloat16_rn(v - __bfloat162float(hi));
+  xs[n + i] = mid;
+  xs[2 * n + i] = __float2bfloat16_rn(r - __bfloat162float(mid));
 }
 
-// y = d[0:T] + d[T:2T].
-__global__ void AddHalvesKernel(const float* __restrict__ d, float* __restrict__ y, int64_t n) {
+// y = d[0:T] + d[T:2T] + d[2T:3T], the small terms first.
+__global__ void AddPartsKernel(const float* __restrict__ d, float* __restrict__ y, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = d[i] + d[n + i];
+  if (i < n) y[i] = d[i] + (d[n + i] + d[2 * n + i]);
 }
 
 struct Plan {
@@ -44,10 +48,10 @@ struct Plan {
   }
 };
 
-#define OCTET_LT_TRY(expr)                                   \
-  do {                                                       \
-    const cublasStatus_t octet_lt_s_ = (expr);               \
-    if (octet_lt_s_ != CUBLAS_STATUS_SUCCESS) return false;  \
+#define OCTET_LT_TRY(expr)                                  \
+  do {                                                      \
+    const cublasStatus_t octet_lt_s_ = (expr);              \
+    if (octet_lt_s_ != CUBLAS_STATUS_SUCCESS) return false; \
   } while (0)
 
 // Column-major view: D [out, 2T] = W^T... as in fp8_gemm_lt: A = w (k x out, transposed), B = xs (k x 2T).
@@ -98,8 +102,8 @@ DenseGemmLt::~DenseGemmLt() {
 
 size_t DenseGemmLt::WorkspaceBytes(int64_t tokens, int64_t in, int64_t out_features) {
   const auto t = static_cast<size_t>(tokens);
-  return AlignUp(2 * t * static_cast<size_t>(in) * 2, 256) + AlignUp(2 * t * static_cast<size_t>(out_features) * 4, 256) +
-         kLtWorkspaceBytes;
+  return AlignUp(3 * t * static_cast<size_t>(in) * 2, 256) +
+         AlignUp(3 * t * static_cast<size_t>(out_features) * 4, 256) + kLtWorkspaceBytes;
 }
 
 cudaError_t DenseGemmLt::Run(const float* x, const __nv_bfloat16* w, float* y, int64_t tokens, int64_t in,
@@ -108,7 +112,7 @@ cudaError_t DenseGemmLt::Run(const float* x, const __nv_bfloat16* w, float* y, i
     return cudaErrorInvalidValue;
   }
   if (workspace_bytes < WorkspaceBytes(tokens, in, out_features)) return cudaErrorInvalidValue;
-  const int64_t rows = 2 * tokens;
+  const int64_t rows = 3 * tokens;
   auto key = std::make_tuple(rows, in, out_features);
   auto it = impl_->plans.find(key);
   if (it == impl_->plans.end()) {
@@ -131,7 +135,7 @@ cudaError_t DenseGemmLt::Run(const float* x, const __nv_bfloat16* w, float* y, i
   const cublasStatus_t s = cublasLtMatmul(impl_->handle, p.desc, &alpha, w, p.a, xs, p.b, &beta, d, p.d, d, p.d,
                                           &p.algo, lt_workspace, kLtWorkspaceBytes, stream);
   if (s != CUBLAS_STATUS_SUCCESS) return s == CUBLAS_STATUS_NOT_SUPPORTED ? cudaErrorNotSupported : cudaErrorUnknown;
-  AddHalvesKernel<<<static_cast<unsigned>((n_out + kThreads - 1) / kThreads), kThreads, 0, stream>>>(d, y, n_out);
+  AddPartsKernel<<<static_cast<unsigned>((n_out + kThreads - 1) / kThreads), kThreads, 0, stream>>>(d, y, n_out);
   return cudaGetLastError();
 }
 

@@ -198,9 +198,13 @@ double Perplexity(const std::vector<float>& logits, const std::vector<int32_t>& 
 
 // The same model and recipe on both backends. The exact path (recipe none, fp32 KV) must agree to rounding. A
 // quantized path cannot: a last-bit difference in an fp32 activation sometimes rounds it to the neighbouring FP8 or
-// bf16 code (a 6-12% step for FP8), and such steps spread through the layers. So each quantized path must be as close
-// to the unquantized model as the CPU's quantized path is (mean relative L2 of the logits), its perplexity on the
-// prompt within 1% of the CPU's, and its argmax flips beyond near-ties rare; the figures are printed and recorded.
+// bf16 code (a 6-12% step for FP8), and such steps spread through the layers; the GPU also rounds q and P to bf16
+// in prefill attention over 16-bit and FP8 caches. So a quantized path on the GPU must be as good an
+// approximation of the unquantized model as the CPU's quantized path: as close in mean relative L2 of the logits
+// (within kQuantizedErrorRatio), its top-1 agreement with the unquantized model no lower than the CPU's by more than
+// two standard errors of the difference of two such fractions (the random fixtures agree only 50-70% of the time
+// over 150 positions: +-11 points; the trained bundled model ~97% over 512: +-2 points), and its perplexity on the
+// prompt within 1%. Argmax flips against the CPU's quantized logits are counted and printed.
 // The GPU runs twice: as served (cuBLASLt for FP8 GEMMs of >= 16 tokens), and with our GEMV for every FP8 GEMM.
 void CompareBackends(const std::string& label, const std::string& dir, const std::vector<int32_t>& ids,
                      const std::vector<RecipeCase>& cases) {
@@ -226,17 +230,24 @@ void CompareBackends(const std::string& label, const std::string& dir, const std
     const double gpu_error = MeanRelativeL2(got, reference, vocab);
     const double gemv_error = MeanRelativeL2(got_gemv, reference, vocab);
     const double cpu_ppl = Perplexity(want, ids, vocab), gpu_ppl = Perplexity(got, ids, vocab);
+    const Comparison cpu_top1 = Compare(want, reference, vocab), gpu_top1 = Compare(got, reference, vocab);
+    const double cpu_agree = static_cast<double>(cpu_top1.argmax_same) / static_cast<double>(cpu_top1.positions);
+    const double gpu_agree = static_cast<double>(gpu_top1.argmax_same) / static_cast<double>(gpu_top1.positions);
     const std::string key = absl::StrCat(std::string(Fp8RecipeName(rc.recipe)), "/", std::string(DTypeName(rc.kv)));
     std::printf(
         "[gpu vs cpu] %-22s %-18s vs cpu: max rel L2 %.3g, argmax same %lld/%lld (near-tie flips %lld, other %lld); "
-        "mean rel L2 to the unquantized model: cpu %.3g, gpu %.3g (gemv only %.3g); ppl cpu %.4f gpu %.4f\n",
+        "mean rel L2 to the unquantized model: cpu %.3g, gpu %.3g (gemv only %.3g); top-1 agreement with it: cpu "
+        "%.3f, gpu %.3f; ppl cpu %.4f gpu %.4f\n",
         label.c_str(), key.c_str(), c.max_rel_l2, static_cast<long long>(c.argmax_same),
         static_cast<long long>(c.positions), static_cast<long long>(c.argmax_differs_near_tie),
-        static_cast<long long>(c.argmax_differs), cpu_error, gpu_error, gemv_error, cpu_ppl, gpu_ppl);
+        static_cast<long long>(c.argmax_differs), cpu_error, gpu_error, gemv_error, cpu_agree, gpu_agree, cpu_ppl,
+        gpu_ppl);
     nlohmann::json j = ToJson(c);
     j["mean_rel_l2_to_unquantized_cpu"] = cpu_error;
     j["mean_rel_l2_to_unquantized_gpu"] = gpu_error;
     j["mean_rel_l2_to_unquantized_gpu_gemv_only"] = gemv_error;
+    j["top1_agreement_with_unquantized_cpu"] = cpu_agree;
+    j["top1_agreement_with_unquantized_gpu"] = gpu_agree;
     j["perplexity_cpu"] = cpu_ppl;
     j["perplexity_gpu"] = gpu_ppl;
     Results()["vs_cpu"][label][key] = j;
@@ -246,7 +257,9 @@ void CompareBackends(const std::string& label, const std::string& dir, const std
     } else {
       EXPECT_LT(gpu_error, kQuantizedErrorRatio * cpu_error + 1e-4) << label << " " << key;
       EXPECT_LT(std::abs(gpu_ppl / cpu_ppl - 1), 0.01) << label << " " << key;
-      EXPECT_LE(c.argmax_differs, c.positions / 50) << label << " " << key;
+      const double n = static_cast<double>(c.positions);
+      const double margin = 2.0 * std::sqrt(2.0 * cpu_agree * (1.0 - cpu_agree) / n) + 1.0 / n;
+      EXPECT_GE(gpu_agree, cpu_agree - margin) << label << " " << key;
     }
   }
 }

@@ -63,7 +63,7 @@ class DecodeGraphs {
   Backend& backend_;
   KvCache& cache_;
   DecodeGraphsConfig config_;
-  int32_t table_width_ = 0;  // blocks per row in the fixed block table
+  int32_t table_width_ = 0;    // blocks per row in the fixed block table
   std::vector<Graph> graphs_;  // ascending batch
 };
 
