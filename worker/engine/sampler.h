@@ -18,7 +18,7 @@ struct TokenLogprob {
 
 struct SampleResult {
   int32_t token_id;
-  float logprob;                  // raw log-probability of token_id (see Sampler)
+  float logprob;                  // raw log-probability of token_id (see Sampler); NaN unless params.logprobs > 0
   std::vector<TokenLogprob> top;  // the params.logprobs most likely tokens, best first (ties: lower id first)
 };
 
@@ -29,7 +29,8 @@ struct SampleResult {
 //   top-k (the smallest most-likely set whose mass is >= top_p, never empty), then one draw from the rng, taken from
 //   its raw 64-bit output so a seed gives the same tokens with every standard library.
 // - Log-probabilities are those of the raw logits (log-softmax at temperature 1, before top-k/top-p), like vLLM's
-//   default "raw logprobs".
+//   default "raw logprobs"; computed only when params.logprobs > 0 (else logprob is NaN), since they cost a pass of
+//   exp over the vocabulary.
 // - Non-finite logits: NaN counts as -inf (never chosen). If some logits are +inf, those tokens share all the
 //   probability. If no logit is above -inf, every token is equally likely.
 //

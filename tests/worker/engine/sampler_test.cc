@@ -373,7 +373,8 @@ TEST(SamplerTest, AllNaNOrMinusInfDoesNotCrash) {
   std::mt19937_64 rng(3);
   for (float bad : {kNaN, -kInf}) {
     const std::vector<float> logits(50, bad);
-    for (const SamplingParams& params : {Params(0.0f), Params(1.0f, 0, 1.0f, 3), Params(0.7f, 5, 0.5f, 3)}) {
+    for (const SamplingParams& params :
+         {Params(0.0f, 0, 1.0f, 1), Params(1.0f, 0, 1.0f, 3), Params(0.7f, 5, 0.5f, 3)}) {
       const SampleResult r = sampler.Sample(logits, params, rng);
       EXPECT_GE(r.token_id, 0);
       EXPECT_LT(r.token_id, 50);
@@ -401,6 +402,16 @@ TEST(SamplerTest, PlusInfLogitsTakeAllTheMass) {
   EXPECT_EQ(sampler.Sample(logits, Params(0.0f), greedy_rng).token_id, 7);
 }
 
+TEST(SamplerTest, LogprobOnlyWhenAsked) {
+  const std::vector<float> logits = RandomLogits(1000, 9);
+  std::mt19937_64 rng(9);
+  for (float temperature : {0.0f, 0.8f}) {
+    EXPECT_TRUE(std::isnan(Sample(logits, Params(temperature), rng).logprob));
+    const SampleResult r = Sample(logits, Params(temperature, 0, 1.0f, 1), rng);
+    EXPECT_NEAR(r.logprob, std::log(Softmax(logits, 1.0)[r.token_id]), 1e-4);
+  }
+}
+
 TEST(SamplerTest, ReusedSamplerMatchesFreshOne) {
   Sampler reused;
   std::mt19937_64 a(77);
@@ -411,7 +422,8 @@ TEST(SamplerTest, ReusedSamplerMatchesFreshOne) {
       const SampleResult x = reused.Sample(logits, params, a);
       const SampleResult y = Sample(logits, params, b);
       EXPECT_EQ(x.token_id, y.token_id);
-      EXPECT_EQ(x.logprob, y.logprob);
+      EXPECT_EQ(std::isnan(x.logprob), std::isnan(y.logprob));
+      if (!std::isnan(x.logprob)) EXPECT_EQ(x.logprob, y.logprob);
       ASSERT_EQ(x.top.size(), y.top.size());
       for (size_t i = 0; i < x.top.size(); ++i) EXPECT_EQ(x.top[i].token_id, y.top[i].token_id);
     }
