@@ -89,15 +89,20 @@ void DecodeGraphs::Stage(Graph& g, const std::vector<DecodeRow>& rows) {
   backend_.CopyFromHost(logit_rows.data(), in.logit_rows);
 }
 
-std::vector<float> DecodeGraphs::Run(const std::vector<DecodeRow>& rows) {
+Tensor DecodeGraphs::Replay(const std::vector<DecodeRow>& rows) {
   const int32_t n = static_cast<int32_t>(rows.size());
   auto it = std::find_if(graphs_.begin(), graphs_.end(), [n](const Graph& g) { return g.batch >= n; });
   OCTET_CHECK(it != graphs_.end()) << "no decode graph holds " << n << " rows";
   Stage(*it, rows);
   backend_.ReplayGraph(it->id);
-  std::vector<float> logits(static_cast<size_t>(n) * model_.vocab_size());
-  backend_.Download(it->logits.Rows(0, n), logits.data());
-  return logits;
+  return it->logits.Rows(0, n);
+}
+
+std::vector<float> DecodeGraphs::Run(const std::vector<DecodeRow>& rows) {
+  const Tensor logits = Replay(rows);
+  std::vector<float> host(static_cast<size_t>(logits.numel()));
+  backend_.Download(logits, host.data());
+  return host;
 }
 
 }  // namespace octet

@@ -43,6 +43,9 @@ class DecodeGraphs {
   bool Covers(int32_t n, int32_t max_context_len) const;
   // Runs the step; fp32 logits [rows.size(), vocab] on the host, in row order.
   std::vector<float> Run(const std::vector<DecodeRow>& rows);
+  // Runs the step and leaves its logits on the device: a view [rows.size(), vocab] of the graph's output, valid until
+  // the next replay.
+  Tensor Replay(const std::vector<DecodeRow>& rows);
 
   std::vector<int32_t> batch_sizes() const;
 

@@ -1,6 +1,7 @@
 #include "worker/engine/engine.h"
 
 #include <algorithm>
+#include <limits>
 #include <span>
 
 #include "base/log.h"
@@ -107,16 +108,21 @@ void Engine::Step() {
     PublishStats();
     return;
   }
-  const std::vector<float> logits = runner_.Run(batch);
+  const StepOutput step = runner_.Run(batch);
   const size_t vocab = static_cast<size_t>(runner_.vocab_size());
   size_t row = 0;
   for (const ScheduledSequence& s : batch) {
     Sequence& seq = *s.seq;
     seq.set_num_cached_tokens(seq.num_cached_tokens() + s.num_new_tokens);
     if (!s.sample) continue;
-    std::span<const float> row_logits(logits.data() + row * vocab, vocab);
+    SampleResult sample;
+    if (!step.tokens.empty()) {  // sampled on the device
+      sample = SampleResult{step.tokens[row], std::numeric_limits<float>::quiet_NaN(), {}};
+    } else {
+      std::span<const float> row_logits(step.logits.data() + row * vocab, vocab);
+      sample = sampler_.Sample(row_logits, seq.sampling(), seq.rng());
+    }
     ++row;
-    SampleResult sample = sampler_.Sample(row_logits, seq.sampling(), seq.rng());
     seq.AppendToken(sample.token_id);
     ProcessToken(requests_.at(seq.seq_id()), std::move(sample));
   }

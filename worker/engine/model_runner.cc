@@ -68,15 +68,15 @@ std::vector<int32_t> ModelRunner::CaptureDecodeGraphs(const DecodeGraphsConfig& 
   return graphs_ ? graphs_->batch_sizes() : std::vector<int32_t>{};
 }
 
-std::optional<std::vector<float>> ModelRunner::RunDecodeGraph(const std::vector<ScheduledSequence>& batch) {
-  if (!graphs_) return std::nullopt;
+Tensor ModelRunner::RunDecodeGraph(const std::vector<ScheduledSequence>& batch) {
+  if (!graphs_) return {};
   const int32_t block_size = cache_.block_size;
   int32_t max_context_len = 0;
   std::vector<DecodeRow> rows;
   rows.reserve(batch.size());
   for (const ScheduledSequence& s : batch) {
     const Sequence& seq = *s.seq;
-    if (s.num_new_tokens != 1 || !s.sample) return std::nullopt;
+    if (s.num_new_tokens != 1 || !s.sample) return {};
     const int32_t p = seq.num_cached_tokens();
     OCTET_CHECK(p < seq.num_tokens() && static_cast<int32_t>(seq.block_table().size()) * block_size > p)
         << "sequence " << seq.request_id() << " scheduled past its tokens or blocks";
@@ -84,12 +84,37 @@ std::optional<std::vector<float>> ModelRunner::RunDecodeGraph(const std::vector<
                              &seq.block_table(), seq.state_slot()});
     max_context_len = std::max(max_context_len, p + 1);
   }
-  if (!graphs_->Covers(static_cast<int32_t>(rows.size()), max_context_len)) return std::nullopt;
-  return graphs_->Run(rows);
+  if (!graphs_->Covers(static_cast<int32_t>(rows.size()), max_context_len)) return {};
+  return graphs_->Replay(rows);
 }
 
-std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch) {
-  if (std::optional<std::vector<float>> logits = RunDecodeGraph(batch)) return *std::move(logits);
+StepOutput ModelRunner::Finish(const std::vector<ScheduledSequence>& batch, const Tensor& logits) {
+  StepOutput out;
+  std::vector<TokenSampling> rows;
+  bool device = backend_.CanSampleTokens();
+  for (const ScheduledSequence& s : batch) {
+    if (!s.sample) continue;
+    if (s.seq->sampling().logprobs > 0) device = false;
+  }
+  if (device) {
+    for (const ScheduledSequence& s : batch) {
+      if (!s.sample) continue;
+      const SamplingParams& p = s.seq->sampling();
+      TokenSampling row{p.temperature, p.top_k, p.top_p, 0};
+      if (!p.greedy()) row.seed = s.seq->rng()();
+      rows.push_back(row);
+    }
+    if (rows.empty()) return out;
+    out.tokens = backend_.SampleTokens(logits, rows);
+    return out;
+  }
+  out.logits.resize(static_cast<size_t>(logits.numel()));
+  backend_.Download(logits, out.logits.data());
+  return out;
+}
+
+StepOutput ModelRunner::Run(const std::vector<ScheduledSequence>& batch) {
+  if (Tensor logits = RunDecodeGraph(batch); logits.defined()) return Finish(batch, logits);
   const int32_t num_seqs = static_cast<int32_t>(batch.size());
   const int32_t block_size = cache_.block_size;
   std::vector<int32_t> input_ids, positions, slot_mapping, query_start{0}, context_lens, logit_rows, state_slots;
@@ -136,10 +161,8 @@ std::vector<float> ModelRunner::Run(const std::vector<ScheduledSequence>& batch)
   fb.attention.state_slots = backend_.Upload(DType::kI32, state_slots.data(), {num_seqs});
   fb.logit_rows = backend_.Upload(DType::kI32, logit_rows.data(), {static_cast<int64_t>(logit_rows.size())});
 
-  std::vector<float> logits(logit_rows.size() * static_cast<size_t>(model_.vocab_size()));
-  Tensor device_logits = model_.Forward(fb, cache_);  // [0, vocab] when only prefill chunks ran
-  backend_.Download(device_logits, logits.data());
-  return logits;
+  const Tensor device_logits = model_.Forward(fb, cache_);  // [0, vocab] when only prefill chunks ran
+  return Finish(batch, device_logits);
 }
 
 }  // namespace octet

@@ -29,14 +29,22 @@ KvCache AllocateKvCache(Backend& backend, const KvCacheSpec& spec, int32_t num_b
 ForwardBatch SequenceBatch(Backend& backend, absl::Span<const int32_t> ids, int32_t start,
                            absl::Span<const int32_t> block_table, int32_t block_size, int32_t state_slot);
 
+// One step's result: the tokens the device sampled (one per sampling sequence, in batch order), or, when the backend
+// cannot sample or a sequence wants log-probabilities, the logits of those sequences for the host's Sampler.
+struct StepOutput {
+  std::vector<int32_t> tokens;
+  std::vector<float> logits;  // [sampling sequences, vocab]
+};
+
 class ModelRunner {
  public:
   ModelRunner(Model& model, Backend& backend, KvCache cache)
       : model_(model), backend_(backend), cache_(std::move(cache)) {}
 
-  // Runs one step. Returns fp32 logits [number of entries with sample = true, vocab], in batch order. Steps of
-  // decodes only replay a captured graph when one covers them (CaptureDecodeGraphs).
-  std::vector<float> Run(const std::vector<ScheduledSequence>& batch);
+  // Runs one step: the sampled tokens, or the logits of the entries with sample = true, in batch order (StepOutput).
+  // Steps of decodes only replay a captured graph when one covers them (CaptureDecodeGraphs). Device sampling draws
+  // one 64-bit key per sampled token from the sequence's rng (greedy draws none), so seeds repeat.
+  StepOutput Run(const std::vector<ScheduledSequence>& batch);
   // Captures decode graphs on this runner's cache (decode_graphs.h); a no-op on backends without graphs. Returns
   // the captured batch sizes.
   std::vector<int32_t> CaptureDecodeGraphs(const DecodeGraphsConfig& config);
@@ -45,8 +53,11 @@ class ModelRunner {
   int32_t vocab_size() const { return model_.vocab_size(); }
 
  private:
-  // The step as one replay when every sequence decodes one token and a graph covers it; nullopt otherwise.
-  std::optional<std::vector<float>> RunDecodeGraph(const std::vector<ScheduledSequence>& batch);
+  // The step as one replay when every sequence decodes one token and a graph covers it; its device logits, or an
+  // undefined tensor otherwise.
+  Tensor RunDecodeGraph(const std::vector<ScheduledSequence>& batch);
+  // Samples the device logits of the sampling entries on the device when it can, else brings them to the host.
+  StepOutput Finish(const std::vector<ScheduledSequence>& batch, const Tensor& logits);
 
   Model& model_;
   Backend& backend_;

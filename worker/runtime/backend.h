@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "worker/runtime/dtype.h"
 #include "worker/runtime/tensor.h"
@@ -51,6 +52,14 @@ struct DeviceMemory {
   int64_t total_bytes = 0;
 };
 
+// One row's sampling for Backend::SampleTokens: the rules of worker/engine/sampler.h without log-probabilities.
+struct TokenSampling {
+  float temperature = 0.0f;  // <= 0: greedy
+  int32_t top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;  // the draw's key, one per sampled token
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -86,6 +95,10 @@ class Backend {
   // queued (no Upload, Download or Synchronize), and every tensor made inside must be gone by EndCapture. A backend
   // without graphs returns false from BeginCapture (the work then runs eagerly and nothing is recorded).
   virtual bool BeginCapture() { return false; }
+  // Sampling on the device (kernels/cuda/sampling.h), so only token ids come back: logits [rows, vocab] fp32, one
+  // TokenSampling per row. Backends without it say so with CanSampleTokens; the caller then downloads the logits.
+  virtual bool CanSampleTokens() const { return false; }
+  virtual std::vector<int32_t> SampleTokens(const Tensor& logits, const std::vector<TokenSampling>& rows) { return {}; }
   virtual int32_t EndCapture() { return -1; }  // the graph's id
   virtual void ReplayGraph(int32_t graph) {}
 

@@ -23,6 +23,7 @@
 #include "kernels/cuda/linear_dense.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/paged_attention_prefill.h"
+#include "kernels/cuda/sampling.h"
 #include "worker/runtime/cpu_backend.h"
 
 namespace octet {
@@ -212,6 +213,31 @@ int32_t CudaBackend::EndCapture() {
   Check(cudaGraphDestroy(graph), "cudaGraphDestroy");
   state_->graphs.push_back(exec);
   return static_cast<int32_t>(state_->graphs.size()) - 1;
+}
+
+std::vector<int32_t> CudaBackend::SampleTokens(const Tensor& logits, const std::vector<TokenSampling>& rows) {
+  CheckF32(logits, "SampleTokens logits");
+  const int64_t n = static_cast<int64_t>(rows.size());
+  OCTET_CHECK(logits.ndim() == 2 && logits.dim(0) == n)
+      << "SampleTokens: " << n << " rows for " << logits.DebugString();
+  std::vector<cuda::SamplingRow> params(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    params[i] = {rows[i].temperature, rows[i].top_k, rows[i].top_p, rows[i].seed};
+  }
+  Tensor d_params = Empty(DType::kU8, {static_cast<int64_t>(params.size() * sizeof(cuda::SamplingRow))});
+  CopyFromHost(params.data(), d_params);
+  Tensor d_tokens = Empty(DType::kI32, {n});
+  const size_t bytes = cuda::SampleRowsWorkspaceBytes(n, logits.dim(1));
+  Tensor workspace = Empty(DType::kU8, {static_cast<int64_t>(bytes)});
+  {
+    const OpScope scope(*state_, "SampleTokens");
+    Check(cuda::SampleRows(F32(logits), n, logits.dim(1), d_params.data_as<const cuda::SamplingRow>(),
+                           d_tokens.data_as<int32_t>(), workspace.data(), bytes, state_->stream),
+          "SampleRows");
+  }
+  std::vector<int32_t> tokens(rows.size());
+  Download(d_tokens, tokens.data());
+  return tokens;
 }
 
 void CudaBackend::ReplayGraph(int32_t graph) {

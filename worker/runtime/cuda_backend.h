@@ -44,6 +44,8 @@ class CudaBackend final : public Backend {
   void Synchronize() override;
   void CopyFromHost(const void* host, Tensor& dst) override;
   bool BeginCapture() override;
+  bool CanSampleTokens() const override { return true; }
+  std::vector<int32_t> SampleTokens(const Tensor& logits, const std::vector<TokenSampling>& rows) override;
   int32_t EndCapture() override;
   void ReplayGraph(int32_t graph) override;
 
