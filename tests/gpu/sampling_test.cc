@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <set>
@@ -165,8 +165,8 @@ TEST(SamplingTest, QwenVocabularyTiming) {
   DeviceBuffer<float> d_logits(logits);
   DeviceBuffer<int32_t> d_tokens(rows);
   DeviceBuffer<uint8_t> workspace(SampleRowsWorkspaceBytes(rows, vocab));
-  for (const SamplingRow base : {SamplingRow{0.0f, 0, 1.0f, 0}, SamplingRow{0.7f, 0, 0.95f, 0},
-                                 SamplingRow{0.7f, 50, 0.95f, 0}}) {
+  for (const SamplingRow base :
+       {SamplingRow{0.0f, 0, 1.0f, 0}, SamplingRow{0.7f, 0, 0.95f, 0}, SamplingRow{0.7f, 50, 0.95f, 0}}) {
     std::vector<SamplingRow> params(rows, base);
     for (int64_t i = 0; i < rows; ++i) params[i].seed = i;
     std::vector<uint8_t> raw(params.size() * sizeof(SamplingRow));
