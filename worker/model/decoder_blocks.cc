@@ -2,13 +2,21 @@
 
 namespace octet {
 
-void AddMlpBlock(Backend& b, const SwiGluMlp& mlp, const Tensor& norm, bool offset, float eps, Tensor& h, Tensor& x,
-                 Tensor& gate_up, Tensor& act, Tensor& proj) {
-  b.RmsNorm(h, norm, eps, offset, x);
-  b.Linear(x, mlp.gate_up, gate_up);
-  b.SiluMul(gate_up, act);
-  b.Linear(act, mlp.down, proj);
-  b.Add(h, proj, h);
+void MlpBlock(Backend& b, const SwiGluMlp& mlp, const Tensor& norm, bool offset, float eps, Tensor& h, Tensor& proj,
+              DecoderScratch& s) {
+  b.AddRmsNorm(h, proj, norm, eps, offset, s.x, &s.x_fp8);
+  b.LinearFp8Input(s.x, s.x_fp8, mlp.gate_up, s.gate_up);
+  b.SiluMulFp8(s.gate_up, s.act, &s.act_fp8);
+  b.LinearFp8Input(s.act, s.act_fp8, mlp.down, proj);
+}
+
+void NextLayerInput(Backend& b, const Tensor& next_norm, bool offset, float eps, Tensor& h, const Tensor& proj,
+                    DecoderScratch& s) {
+  if (next_norm.defined()) {
+    b.AddRmsNorm(h, proj, next_norm, eps, offset, s.x, &s.x_fp8);
+  } else {
+    b.Add(h, proj, h);
+  }
 }
 
 Tensor LogitsOfRows(Backend& b, const Tensor& h, const Tensor& rows, const Tensor& final_norm, bool offset, float eps,

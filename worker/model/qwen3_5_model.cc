@@ -136,7 +136,7 @@ KvCacheSpec Qwen35Model::kv_cache_spec() const {
 }
 
 void Qwen35Model::RunLinearAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x,
-                                     Tensor& out) {
+                                     const Fp8Activation& x_fp8, Tensor& out) {
   Backend& b = backend_;
   const ModelConfig& c = config_;
   const DType act = b.compute_dtype();
@@ -149,10 +149,10 @@ void Qwen35Model::RunLinearAttention(const Layer& layer, const ForwardBatch& bat
   Tensor a = b.Empty(act, {t, hv}), beta_in = b.Empty(act, {t, hv});
   Tensor g = b.Empty(DType::kF32, {t, hv}), beta = b.Empty(DType::kF32, {t, hv});
   Tensor core = b.Empty(act, {t, hv, dv});
-  b.Linear(x, la.in_proj_qkv, mixed);
-  b.Linear(x, la.in_proj_z, z);
-  b.Linear(x, la.in_proj_b, beta_in);
-  b.Linear(x, la.in_proj_a, a);
+  b.LinearFp8Input(x, x_fp8, la.in_proj_qkv, mixed);
+  b.LinearFp8Input(x, x_fp8, la.in_proj_z, z);
+  b.LinearFp8Input(x, x_fp8, la.in_proj_b, beta_in);
+  b.LinearFp8Input(x, x_fp8, la.in_proj_a, a);
   b.CausalConv1dSilu(mixed, la.conv_weight, batch.attention, cache.conv_state[layer.cache_index], conv_out);
   b.GdnGates(a, beta_in, la.a_log, la.dt_bias, g, beta);
   b.GatedDeltaRule(conv_out, g, beta, batch.attention, static_cast<int32_t>(c.linear_num_key_heads),
@@ -163,7 +163,7 @@ void Qwen35Model::RunLinearAttention(const Layer& layer, const ForwardBatch& bat
 }
 
 void Qwen35Model::RunFullAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x,
-                                   Tensor& out) {
+                                   const Fp8Activation& x_fp8, Tensor& out) {
   Backend& b = backend_;
   const ModelConfig& c = config_;
   const DType act = b.compute_dtype();
@@ -176,17 +176,17 @@ void Qwen35Model::RunFullAttention(const Layer& layer, const ForwardBatch& batch
   if (c.attn_output_gate) {
     Tensor qg = b.Empty(act, {t, hq, 2 * d});
     Tensor qg2 = qg.View({t, hq * 2 * d});
-    b.Linear(x, fa.q_proj, qg2);
+    b.LinearFp8Input(x, x_fp8, fa.q_proj, qg2);
     gate = b.Empty(act, {t, hq, d});
     b.SplitQueryGate(qg, q, gate);
   } else {
     Tensor q2 = q.View({t, hq * d});
-    b.Linear(x, fa.q_proj, q2);
+    b.LinearFp8Input(x, x_fp8, fa.q_proj, q2);
   }
   Tensor k = b.Empty(act, {t, hk, d}), v = b.Empty(act, {t, hk, d});
   Tensor k2 = k.View({t, hk * d}), v2 = v.View({t, hk * d});
-  b.Linear(x, fa.k_proj, k2);
-  b.Linear(x, fa.v_proj, v2);
+  b.LinearFp8Input(x, x_fp8, fa.k_proj, k2);
+  b.LinearFp8Input(x, x_fp8, fa.v_proj, v2);
   Tensor q_rows = q.View({t * hq, d}), k_rows = k.View({t * hk, d});
   b.RmsNorm(q_rows, fa.q_norm, eps, /*offset=*/true, q_rows);
   b.RmsNorm(k_rows, fa.k_norm, eps, /*offset=*/true, k_rows);
@@ -207,21 +207,19 @@ Tensor Qwen35Model::Forward(const ForwardBatch& batch, KvCache& cache) {
   const float eps = static_cast<float>(config_.rms_norm_eps);
 
   Tensor h = b.Empty(act, {t, hidden});  // residual stream
-  Tensor x = b.Empty(act, {t, hidden});
+  DecoderScratch s{b.Empty(act, {t, hidden}), {}, b.Empty(act, {t, 2 * inter}), b.Empty(act, {t, inter}), {}};
   Tensor proj = b.Empty(act, {t, hidden});
-  Tensor gate_up = b.Empty(act, {t, 2 * inter});
-  Tensor mlp_act = b.Empty(act, {t, inter});
   b.Embedding(embed_tokens_, batch.input_ids, h);
-  for (const Layer& layer : layers_) {
-    b.RmsNorm(h, layer.input_norm, eps, /*offset=*/true, x);
+  b.RmsNorm(h, layers_[0].input_norm, eps, /*offset=*/true, s.x);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
     if (layer.is_linear) {
-      RunLinearAttention(layer, batch, cache, x, proj);
+      RunLinearAttention(layer, batch, cache, s.x, s.x_fp8, proj);
     } else {
-      RunFullAttention(layer, batch, cache, x, proj);
+      RunFullAttention(layer, batch, cache, s.x, s.x_fp8, proj);
     }
-    b.Add(h, proj, h);
-    AddMlpBlock(b, {layer.gate_up_proj, layer.down_proj}, layer.post_attn_norm, /*offset=*/true, eps, h, x, gate_up,
-                mlp_act, proj);
+    MlpBlock(b, {layer.gate_up_proj, layer.down_proj}, layer.post_attn_norm, /*offset=*/true, eps, h, proj, s);
+    NextLayerInput(b, l + 1 < layers_.size() ? layers_[l + 1].input_norm : Tensor(), /*offset=*/true, eps, h, proj, s);
   }
   return LogitsOfRows(b, h, batch.logit_rows, final_norm_, /*offset=*/true, eps, lm_head_, config_.vocab_size);
 }

@@ -59,8 +59,11 @@ class Qwen35Model final : public Model {
   Qwen35Model(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {}
   absl::Status LoadLinearAttention(WeightLoader& w, const std::string& p, LinearAttention& out) const;
   absl::Status LoadFullAttention(WeightLoader& w, const std::string& p, FullAttention& out) const;
-  void RunLinearAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x, Tensor& out);
-  void RunFullAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x, Tensor& out);
+  // x's FP8 copy x_fp8 (when the backend made one) feeds the FP8 projections of x.
+  void RunLinearAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x,
+                          const Fp8Activation& x_fp8, Tensor& out);
+  void RunFullAttention(const Layer& layer, const ForwardBatch& batch, KvCache& cache, const Tensor& x,
+                        const Fp8Activation& x_fp8, Tensor& out);
 
   ModelConfig config_;
   Backend& backend_;

@@ -78,33 +78,30 @@ Tensor Qwen3Model::Forward(const ForwardBatch& batch, KvCache& cache) {
   const int32_t rotary_dim = static_cast<int32_t>(d);
 
   Tensor h = b.Empty(act, {t, hidden});  // residual stream
-  Tensor x = b.Empty(act, {t, hidden});  // normed input of a block
+  DecoderScratch s{b.Empty(act, {t, hidden}), {}, b.Empty(act, {t, 2 * inter}), b.Empty(act, {t, inter}), {}};
   Tensor q = b.Empty(act, {t, hq, d});
   Tensor k = b.Empty(act, {t, hk, d});
   Tensor v = b.Empty(act, {t, hk, d});
   Tensor attn = b.Empty(act, {t, hq, d});
   Tensor proj = b.Empty(act, {t, hidden});  // a block's output before the residual add
-  Tensor gate_up = b.Empty(act, {t, 2 * inter});
-  Tensor mlp_act = b.Empty(act, {t, inter});
   Tensor q2 = q.View({t, hq * d}), k2 = k.View({t, hk * d}), v2 = v.View({t, hk * d});
   Tensor q_rows = q.View({t * hq, d}), k_rows = k.View({t * hk, d});
 
   b.Embedding(embed_tokens_, batch.input_ids, h);
+  b.RmsNorm(h, layers_[0].input_norm, eps, /*offset=*/false, s.x);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
-    b.RmsNorm(h, layer.input_norm, eps, /*offset=*/false, x);
-    b.Linear(x, layer.q_proj, q2);
-    b.Linear(x, layer.k_proj, k2);
-    b.Linear(x, layer.v_proj, v2);
+    b.LinearFp8Input(s.x, s.x_fp8, layer.q_proj, q2);
+    b.LinearFp8Input(s.x, s.x_fp8, layer.k_proj, k2);
+    b.LinearFp8Input(s.x, s.x_fp8, layer.v_proj, v2);
     b.RmsNorm(q_rows, layer.q_norm, eps, false, q_rows);
     b.RmsNorm(k_rows, layer.k_norm, eps, false, k_rows);
     b.Rope(q, k, batch.positions, rotary_dim, static_cast<float>(config_.rope_theta));
     b.StoreKv(k, v, batch.attention, cache.layers[l]);
     b.PagedAttention(q, cache.layers[l], batch.attention, scale, attn);
     b.Linear(attn.View({t, hq * d}), layer.o_proj, proj);
-    b.Add(h, proj, h);
-    AddMlpBlock(b, {layer.gate_up_proj, layer.down_proj}, layer.post_attn_norm, /*offset=*/false, eps, h, x, gate_up,
-                mlp_act, proj);
+    MlpBlock(b, {layer.gate_up_proj, layer.down_proj}, layer.post_attn_norm, /*offset=*/false, eps, h, proj, s);
+    NextLayerInput(b, l + 1 < layers_.size() ? layers_[l + 1].input_norm : Tensor(), /*offset=*/false, eps, h, proj, s);
   }
   return LogitsOfRows(b, h, batch.logit_rows, final_norm_, /*offset=*/false, eps, lm_head_, config_.vocab_size);
 }

@@ -52,6 +52,14 @@ struct DeviceMemory {
   int64_t total_bytes = 0;
 };
 
+// An activation's FP8 E4M3 copy in per-token groups of 128 (kernels/cpu/fp8.h), made by the op that produced the
+// activation, for the FP8 linear layers that read it: they then skip their own quantization of it.
+struct Fp8Activation {
+  Tensor q;      // E4M3 [T, C]
+  Tensor scale;  // fp32 [T, ceil(C / 128)]
+  bool defined() const { return q.defined(); }
+};
+
 // One row's sampling for Backend::SampleTokens: the rules of worker/engine/sampler.h without log-probabilities.
 struct TokenSampling {
   float temperature = 0.0f;  // <= 0: greedy
@@ -121,6 +129,24 @@ class Backend {
                               Tensor& out) = 0;
   // out = silu(gate_up[:, :I]) * gate_up[:, I:]          gate_up [T, 2I], out [T, I]
   virtual void SiluMul(const Tensor& gate_up, Tensor& out) = 0;
+
+  // Fused forms for the inputs of FP8 linear layers. A backend may fill `out_fp8` with the FP8 copy of `out` (same
+  // codes as the linear layer's own quantization would give) or leave it undefined; LinearFp8Input then uses it.
+  // residual += x; out = RmsNorm(residual, w) (offset: 1 + w). residual, x, out [R, C], out distinct from both.
+  virtual void AddRmsNorm(Tensor& residual, const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out,
+                          Fp8Activation* out_fp8) {
+    Add(residual, x, residual);
+    RmsNorm(residual, w, eps, offset, out);
+    if (out_fp8) *out_fp8 = {};
+  }
+  virtual void SiluMulFp8(const Tensor& gate_up, Tensor& out, Fp8Activation* out_fp8) {
+    SiluMul(gate_up, out);
+    if (out_fp8) *out_fp8 = {};
+  }
+  // Linear(x, w, out), taking x's FP8 copy (when defined, and w is FP8) instead of quantizing x again.
+  virtual void LinearFp8Input(const Tensor& x, const Fp8Activation& x_fp8, const LinearWeight& w, Tensor& out) {
+    Linear(x, w, out);
+  }
   // out = a + b (same shapes; out may alias a).
   virtual void Add(const Tensor& a, const Tensor& b, Tensor& out) = 0;
   // out[i, :] = x[rows[i], :]                            rows i32 [N], out [N, C]

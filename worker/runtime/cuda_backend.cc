@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "kernels/cuda/fp8_gemm_lt.h"
 #include "kernels/cuda/fp8_gemv.h"
 #include "kernels/cuda/fp8_quant.h"
+#include "kernels/cuda/fused_norm_act.h"
 #include "kernels/cuda/gated_delta.h"
 #include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/linear_dense.h"
@@ -377,7 +377,7 @@ void CudaBackend::Linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
   OCTET_CHECK(w.weight.ndim() == 2 && w.weight.dim(1) == in && out.numel() == tokens * out_features)
       << "Linear shapes " << x.DebugString() << " " << w.weight.DebugString() << " " << out.DebugString();
   if (w.fp8()) {
-    LinearFp8(x, w, out, tokens, in, out_features);
+    LinearFp8(x, nullptr, w, out, tokens, in, out_features);
     return;
   }
   const OpScope scope(*state_, "LinearDense");
@@ -408,19 +408,88 @@ void CudaBackend::Linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
   }
 }
 
-void CudaBackend::LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out, int64_t tokens, int64_t in,
-                            int64_t out_features) {
+void CudaBackend::LinearFp8Input(const Tensor& x, const Fp8Activation& x_fp8, const LinearWeight& w, Tensor& out) {
+  if (!w.fp8() || !x_fp8.defined()) {
+    Linear(x, w, out);
+    return;
+  }
+  CheckF32(x, "Linear input");
+  CheckF32(out, "Linear output");
+  const int64_t in = x.dim(-1);
+  const int64_t tokens = x.numel() / in;
+  const int64_t out_features = w.weight.dim(0);
+  OCTET_CHECK(w.weight.ndim() == 2 && w.weight.dim(1) == in && out.numel() == tokens * out_features)
+      << "Linear shapes " << x.DebugString() << " " << w.weight.DebugString() << " " << out.DebugString();
+  OCTET_CHECK(x_fp8.q.dtype() == DType::kF8E4M3 && x_fp8.q.numel() == x.numel() &&
+              x_fp8.scale.numel() == tokens * cpu::Fp8NumBlocks(in))
+      << "the FP8 copy " << x_fp8.q.DebugString() << " does not match " << x.DebugString();
+  LinearFp8(x, &x_fp8, w, out, tokens, in, out_features);
+}
+
+void CudaBackend::PrepareFp8(Fp8Activation& a, int64_t rows, int64_t cols) {
+  const Shape q_shape = {rows, cols}, s_shape = {rows, cpu::Fp8NumBlocks(cols)};
+  if (!a.q.defined() || a.q.shape() != q_shape) a.q = Empty(DType::kF8E4M3, q_shape);
+  if (!a.scale.defined() || a.scale.shape() != s_shape) a.scale = Empty(DType::kF32, s_shape);
+}
+
+void CudaBackend::AddRmsNorm(Tensor& residual, const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out,
+                             Fp8Activation* out_fp8) {
+  const OpScope scope(*state_, "AddRmsNorm");
+  CheckF32(residual, "AddRmsNorm residual");
+  CheckF32(x, "AddRmsNorm input");
+  CheckF32(w, "AddRmsNorm weight");
+  CheckF32(out, "AddRmsNorm output");
+  const int64_t cols = residual.dim(-1), rows = residual.numel() / cols;
+  OCTET_CHECK(x.numel() == residual.numel() && out.numel() == residual.numel() && w.numel() == cols &&
+              out.data() != residual.data() && out.data() != x.data())
+      << "AddRmsNorm shapes " << residual.DebugString() << " " << x.DebugString() << " " << out.DebugString();
+  uint8_t* q = nullptr;
+  float* scales = nullptr;
+  if (out_fp8) {
+    PrepareFp8(*out_fp8, rows, cols);
+    q = out_fp8->q.data_as<uint8_t>();
+    scales = F32Mut(out_fp8->scale);
+  }
+  Check(cuda::AddRmsNormFp8(F32Mut(residual), F32(x), F32(w), F32Mut(out), q, scales, rows, cols, eps, offset,
+                            state_->stream),
+        "AddRmsNorm");
+}
+
+void CudaBackend::SiluMulFp8(const Tensor& gate_up, Tensor& out, Fp8Activation* out_fp8) {
+  const OpScope scope(*state_, "SiluMulFp8");
+  CheckF32(gate_up, "SiluMul input");
+  CheckF32(out, "SiluMul output");
+  const int64_t inter = out.dim(-1), tokens = out.numel() / inter;
+  OCTET_CHECK(gate_up.dim(-1) == 2 * inter && gate_up.numel() == 2 * out.numel())
+      << "SiluMul shapes " << gate_up.DebugString() << " " << out.DebugString();
+  uint8_t* q = nullptr;
+  float* scales = nullptr;
+  if (out_fp8) {
+    PrepareFp8(*out_fp8, tokens, inter);
+    q = out_fp8->q.data_as<uint8_t>();
+    scales = F32Mut(out_fp8->scale);
+  }
+  Check(cuda::SiluMulFp8(F32(gate_up), F32Mut(out), q, scales, tokens, inter, state_->stream), "SiluMulFp8");
+}
+
+void CudaBackend::LinearFp8(const Tensor& x, const Fp8Activation* x_fp8, const LinearWeight& w, Tensor& out,
+                            int64_t tokens, int64_t in, int64_t out_features) {
   const Shape scale_shape = Fp8ScaleShape(w.weight.shape());
   OCTET_CHECK(w.scale.defined() && w.scale.dtype() == DType::kF32 && w.scale.shape() == scale_shape)
       << "an fp8_e4m3 weight " << w.weight.DebugString() << " needs fp32 block scales " << ShapeToString(scale_shape);
   cudaStream_t stream = state_->stream;
   const int64_t groups = cpu::Fp8NumBlocks(in);
-  Tensor xq = Empty(DType::kF8E4M3, {tokens, in});
-  Tensor xs = Empty(DType::kF32, {tokens, groups});
-  std::optional<OpScope> quant_scope(std::in_place, *state_, "QuantizeActivationFp8");
-  Check(cuda::QuantizeActivationFp8(F32(x), tokens, in, xq.data_as<uint8_t>(), F32Mut(xs), stream),
-        "QuantizeActivationFp8");
-  quant_scope.reset();
+  Tensor xq, xs;
+  if (x_fp8 != nullptr) {  // the producer quantized x already
+    xq = x_fp8->q;
+    xs = x_fp8->scale;
+  } else {
+    xq = Empty(DType::kF8E4M3, {tokens, in});
+    xs = Empty(DType::kF32, {tokens, groups});
+    const OpScope quant_scope(*state_, "QuantizeActivationFp8");
+    Check(cuda::QuantizeActivationFp8(F32(x), tokens, in, xq.data_as<uint8_t>(), F32Mut(xs), stream),
+          "QuantizeActivationFp8");
+  }
   const auto* wq = w.weight.data_as<const uint8_t>();
   const float* ws = F32(w.scale);
   // cuBLASLt takes whole multiples of 4 tokens; the last 0-3 rows (and everything when it refuses) go to the GEMV.

@@ -57,6 +57,10 @@ class CudaBackend final : public Backend {
   void PagedAttention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, float scale,
                       Tensor& out) override;
   void SiluMul(const Tensor& gate_up, Tensor& out) override;
+  void AddRmsNorm(Tensor& residual, const Tensor& x, const Tensor& w, float eps, bool offset, Tensor& out,
+                  Fp8Activation* out_fp8) override;
+  void SiluMulFp8(const Tensor& gate_up, Tensor& out, Fp8Activation* out_fp8) override;
+  void LinearFp8Input(const Tensor& x, const Fp8Activation& x_fp8, const LinearWeight& w, Tensor& out) override;
   void Add(const Tensor& a, const Tensor& b, Tensor& out) override;
   void GatherRows(const Tensor& x, const Tensor& rows, Tensor& out) override;
   void SplitQueryGate(const Tensor& qg, Tensor& q, Tensor& gate) override;
@@ -75,7 +79,11 @@ class CudaBackend final : public Backend {
   struct State;
 
  private:
-  void LinearFp8(const Tensor& x, const LinearWeight& w, Tensor& out, int64_t tokens, int64_t in, int64_t out_features);
+  // x_fp8: x's FP8 copy when the producer made one, else null (then x is quantized here).
+  void LinearFp8(const Tensor& x, const Fp8Activation* x_fp8, const LinearWeight& w, Tensor& out, int64_t tokens,
+                 int64_t in, int64_t out_features);
+  // out_fp8's tensors for an activation [rows, cols] (reused when they already have that shape).
+  void PrepareFp8(Fp8Activation& out_fp8, int64_t rows, int64_t cols);
   std::unique_ptr<State> state_;
 };
 
