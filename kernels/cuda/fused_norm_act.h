@@ -3,7 +3,8 @@
 //   AddRmsNorm: residual += x; out = RmsNorm(residual)             (cpu::Add then cpu::RmsNorm)
 //   SiluMul:    out = silu(gate_up[:, :I]) * gate_up[:, I:]        (cpu::SiluMul)
 // each with, when q is set, q/scales = QuantizeActivationFp8(out) of the fp32 out just written: the same codes and
-// scales as cuda::QuantizeActivationFp8 (and the CPU) give for that out, bit for bit. One block per row.
+// scales as cuda::QuantizeActivationFp8 (and the CPU) give for that out, bit for bit. AddRmsNorm: one block per
+// row; SiluMul: one warp per (token, 128-group), which quantizes the values it made.
 // Numerics of out: as elementwise.h's RmsNormF32 (double sum of squares in another order: an ulp of fp32(mean) on
 // rare rows) and SiluMul (CUDA's expf).
 #pragma once
