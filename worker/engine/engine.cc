@@ -1,6 +1,7 @@
 #include "worker/engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <span>
 
@@ -108,13 +109,38 @@ void Engine::Step() {
     PublishStats();
     return;
   }
+  const auto start = std::chrono::steady_clock::now();
+  int32_t prefill_tokens = 0, decode_tokens = 0;
+  for (const ScheduledSequence& s : batch) {
+    const bool decode = s.seq->num_cached_tokens() >= s.seq->num_prompt_tokens();
+    (decode ? decode_tokens : prefill_tokens) += s.num_new_tokens;
+    Request& request = requests_.at(s.seq->seq_id());
+    if (!request.scheduled) {
+      request.scheduled = true;
+      if (observer_) observer_->OnScheduled(std::chrono::duration<double>(start - s.seq->arrival()).count());
+    }
+  }
   const StepOutput step = runner_.Run(batch);
+  const auto now = std::chrono::steady_clock::now();
+  if (observer_) {
+    observer_->OnStep(static_cast<int32_t>(batch.size()), prefill_tokens, decode_tokens,
+                      std::chrono::duration<double>(now - start).count());
+  }
   const size_t vocab = static_cast<size_t>(runner_.vocab_size());
   size_t row = 0;
   for (const ScheduledSequence& s : batch) {
     Sequence& seq = *s.seq;
     seq.set_num_cached_tokens(seq.num_cached_tokens() + s.num_new_tokens);
     if (!s.sample) continue;
+    if (observer_) {
+      Request& request = requests_.at(seq.seq_id());
+      if (seq.num_completion_tokens() == 0) {
+        observer_->OnFirstToken(std::chrono::duration<double>(now - seq.arrival()).count());
+      } else {
+        observer_->OnNextToken(std::chrono::duration<double>(now - request.last_token).count());
+      }
+      request.last_token = now;
+    }
     SampleResult sample;
     if (!step.tokens.empty()) {  // sampled on the device
       sample = SampleResult{step.tokens[row], std::numeric_limits<float>::quiet_NaN(), {}};
@@ -167,6 +193,10 @@ void Engine::FinishRequest(int64_t seq_id, GenerationOutput out) {
   scheduler_.Finish(&seq);
   out.prompt_tokens = seq.num_prompt_tokens();
   out.completion_tokens = seq.num_completion_tokens();
+  if (observer_) {
+    observer_->OnFinish(out.finish_reason, out.prompt_tokens, out.completion_tokens,
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival()).count());
+  }
   if (seq.sink) seq.sink->Deliver(std::move(out));
   requests_.erase(it);
 }
@@ -176,6 +206,11 @@ void Engine::PublishStats() {
   stats_.num_waiting.store(static_cast<int32_t>(scheduler_.num_waiting()), std::memory_order_relaxed);
   stats_.num_free_blocks.store(block_manager_.num_free_blocks(), std::memory_order_relaxed);
   stats_.num_preemptions.store(scheduler_.num_preemptions(), std::memory_order_relaxed);
+  if (observer_) {
+    observer_->OnSnapshot(
+        EngineSnapshot{static_cast<int32_t>(scheduler_.num_running()), static_cast<int32_t>(scheduler_.num_waiting()),
+                       block_manager_.num_free_blocks(), block_manager_.num_blocks(), scheduler_.num_preemptions()});
+  }
 }
 
 }  // namespace octet

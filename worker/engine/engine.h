@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "worker/engine/block_manager.h"
+#include "worker/engine/engine_observer.h"
 #include "worker/engine/model_runner.h"
 #include "worker/engine/output.h"
 #include "worker/engine/sampler.h"
@@ -56,6 +58,8 @@ class Engine {
   Engine(const EngineConfig& config, ModelRunner& runner, const Tokenizer& tokenizer);
   ~Engine();  // stops the thread; unfinished requests get FINISH_REASON_CANCELLED
 
+  // Before Start: where step, token and request events go (metrics). Not owned; must outlive the engine.
+  void set_observer(EngineObserver* observer) { observer_ = observer; }
   void Start();
   void Stop();
 
@@ -72,6 +76,8 @@ class Engine {
   struct Request {
     std::unique_ptr<Sequence> seq;
     TextStream text;
+    bool scheduled = false;                            // has been in a step
+    std::chrono::steady_clock::time_point last_token;  // when its latest token came (once it has one)
   };
 
   void Loop();
@@ -93,6 +99,7 @@ class Engine {
   Sampler sampler_;
   absl::flat_hash_map<int64_t, Request> requests_;  // engine thread only
   EngineStats stats_;
+  EngineObserver* observer_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_;

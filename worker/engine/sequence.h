@@ -2,6 +2,7 @@
 // scheduler, block manager and model runner.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -27,6 +28,9 @@ class Sequence {
         rng_(sampling_.seed) {}
 
   int64_t seq_id() const { return seq_id_; }
+  // When the request was submitted (for queue time and latency metrics).
+  std::chrono::steady_clock::time_point arrival() const { return arrival_; }
+  void set_arrival(std::chrono::steady_clock::time_point t) { arrival_ = t; }
   const std::string& request_id() const { return request_id_; }
   const SamplingParams& sampling() const { return sampling_; }
   std::mt19937_64& rng() { return rng_; }
@@ -71,6 +75,7 @@ class Sequence {
   SequenceStatus status_ = SequenceStatus::kWaiting;
   SamplingParams sampling_;
   std::mt19937_64 rng_;
+  std::chrono::steady_clock::time_point arrival_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace octet

@@ -35,6 +35,9 @@ ABSL_FLAG(int64_t, kv_cache_memory_bytes, 0,
           "on the CPU, 1 GiB)");
 ABSL_FLAG(std::string, device, "auto",
           "Where the model runs: auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N");
+ABSL_FLAG(int32_t, metrics_port, 0, "Port of the Prometheus endpoint /metrics on --host (0 = none)");
+ABSL_FLAG(std::string, metrics_compat, "",
+          "vllm: also export vLLM's names for the gauges gateways and autoscalers read (num_requests_running, ...)");
 ABSL_FLAG(bool, enforce_eager, false, "Run decode steps op by op, without CUDA graphs");
 ABSL_FLAG(int32_t, cuda_graph_max_context, 8192, "Decode steps with longer contexts than this run without CUDA graphs");
 ABSL_FLAG(int32_t, cuda_graph_max_batch, 32,
@@ -64,6 +67,11 @@ int Run() {
   if (!recipe.ok() || !kv_dtype.ok()) {
     std::fprintf(stderr, "octet-worker: %s\n",
                  std::string(recipe.ok() ? kv_dtype.status().message() : recipe.status().message()).c_str());
+    return 2;
+  }
+  const std::string compat = absl::GetFlag(FLAGS_metrics_compat);
+  if (!compat.empty() && compat != "vllm") {
+    std::fprintf(stderr, "octet-worker: --metrics-compat must be vllm or empty, got \"%s\"\n", compat.c_str());
     return 2;
   }
   // Signals are taken by sigwait below, so block them before any thread starts.
@@ -110,6 +118,9 @@ int Run() {
   options.device = absl::GetFlag(FLAGS_device);
   options.gpu_memory_utilization = absl::GetFlag(FLAGS_gpu_memory_utilization);
   options.enforce_eager = absl::GetFlag(FLAGS_enforce_eager);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.metrics_host = absl::GetFlag(FLAGS_host);
+  options.metrics_vllm_compat = absl::GetFlag(FLAGS_metrics_compat) == "vllm";
   options.cuda_graph_max_context = absl::GetFlag(FLAGS_cuda_graph_max_context);
   options.cuda_graph_max_batch = absl::GetFlag(FLAGS_cuda_graph_max_batch);
   options.scheduler.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);

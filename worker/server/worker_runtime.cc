@@ -13,6 +13,8 @@
 #include "worker/model/synthetic_weights.h"
 #include "worker/runtime/backend_factory.h"
 #include "worker/server/memory_plan.h"
+#include "worker/server/metrics_http_server.h"
+#include "worker/server/worker_metrics.h"
 
 namespace octet {
 namespace {
@@ -140,7 +142,6 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   engine_config.num_state_slots = num_state_slots;
   engine_config.eos_token_ids = config.eos_token_ids;
   rt->engine_ = std::make_unique<Engine>(engine_config, *rt->runner_, *rt->tokenizer_);
-  rt->engine_->Start();
 
   rt->limits_.vocab_size = model.vocab_size();
   rt->limits_.max_model_len = max_model_len;
@@ -160,6 +161,30 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   info.set_vocab_size(model.vocab_size());
   info.set_backend(std::string(rt->backend_->name()));
   *info.mutable_memory() = plan.ToProto();
+
+  if (options.metrics_port > 0) {
+    WorkerMetricsInfo mi;
+    mi.model_name = options.served_model_name;
+    mi.architecture = config.model_type;
+    mi.weight_dtype = info.weight_dtype();
+    mi.kv_cache_dtype = info.kv_cache_dtype();
+    mi.compute_dtype = info.compute_dtype();
+    mi.backend = info.backend();
+    mi.block_size = bs;
+    mi.vllm_compat = options.metrics_vllm_compat;
+    mi.memory = plan;
+    Backend* backend = rt->backend_.get();
+    mi.device_memory = [backend] { return backend->MemoryInfo(); };
+    rt->metrics_ = std::make_unique<WorkerMetrics>(mi);
+    WorkerMetrics* metrics = rt->metrics_.get();
+    OCTET_ASSIGN_OR_RETURN(rt->metrics_server_, MetricsHttpServer::Start(options.metrics_host, options.metrics_port,
+                                                                         [metrics] { return metrics->Scrape(); }));
+    const std::string address = absl::StrCat(options.metrics_host, ":", rt->metrics_server_->port());
+    rt->engine_->set_observer(rt->metrics_.get());
+    OCTET_LOG(INFO, "worker") << "metrics on http://" << address << "/metrics"
+                              << (options.metrics_vllm_compat ? " (with vLLM names)" : "");
+  }
+  rt->engine_->Start();
 
   OCTET_RETURN_IF_ERROR(rt->WarmUp());
   OCTET_LOG(INFO, "worker") << "model " << config.model_type << " loaded: " << config.num_hidden_layers

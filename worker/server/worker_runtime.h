@@ -10,7 +10,9 @@
 #include "worker/engine/model_runner.h"
 #include "worker/model/model_factory.h"
 #include "worker/runtime/backend.h"
+#include "worker/server/metrics_http_server.h"
 #include "worker/server/served_model.h"
+#include "worker/server/worker_metrics.h"
 #include "worker/tokenizer/tokenizer.h"
 
 namespace octet {
@@ -29,6 +31,9 @@ struct WorkerOptions {
   bool enforce_eager = false;             // no CUDA graphs for decode steps
   int32_t cuda_graph_max_context = 8192;  // decode steps with longer contexts run eagerly
   int32_t cuda_graph_max_batch = 32;      // decode steps of more sequences run eagerly
+  int32_t metrics_port = 0;               // Prometheus /metrics (0 = none)
+  std::string metrics_host = "0.0.0.0";
+  bool metrics_vllm_compat = false;  // also export vLLM's names for the gauges gateways read
   Fp8Recipe fp8_recipe = Fp8Recipe::kOfficial;
   DType kv_cache_dtype = DType::kF8E4M3;
   SchedulerConfig scheduler;
@@ -54,6 +59,8 @@ class WorkerRuntime {
   std::unique_ptr<Tokenizer> tokenizer_;
   LoadedModel loaded_;
   std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<WorkerMetrics> metrics_;  // before engine_: the engine reports to it until it stops
+  std::unique_ptr<MetricsHttpServer> metrics_server_;
   std::unique_ptr<Engine> engine_;
   RequestLimits limits_;
   v1::ModelInfo info_;

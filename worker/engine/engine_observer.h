@@ -1,0 +1,36 @@
+// EngineObserver: what the engine tells metrics about, as it happens. Called on the engine thread between steps, so an
+// observer must be quick and must not call back into the engine.
+#pragma once
+
+#include <cstdint>
+
+#include "worker/engine/output.h"
+
+namespace octet {
+
+// The engine's gauges after a step (or an idle wake-up).
+struct EngineSnapshot {
+  int32_t num_running = 0;
+  int32_t num_waiting = 0;
+  int32_t num_free_blocks = 0;
+  int32_t num_total_blocks = 0;
+  int64_t num_preemptions = 0;  // since start
+};
+
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  // A step ran: sequences in it, their prompt (prefill) and generated (decode) tokens, and its wall time.
+  virtual void OnStep(int32_t batch_size, int32_t prefill_tokens, int32_t decode_tokens, double seconds) {}
+  // A request entered its first step after `queue_seconds` waiting.
+  virtual void OnScheduled(double queue_seconds) {}
+  // A request's first generated token, `seconds` after it was submitted.
+  virtual void OnFirstToken(double seconds) {}
+  // A later token, `seconds` after the request's previous one.
+  virtual void OnNextToken(double seconds) {}
+  // A request ended: why, its token counts, and its time from submission to the end.
+  virtual void OnFinish(FinishReason reason, int32_t prompt_tokens, int32_t completion_tokens, double seconds) {}
+  virtual void OnSnapshot(const EngineSnapshot& snapshot) {}
+};
+
+}  // namespace octet
