@@ -5,6 +5,7 @@
 #include <limits>
 #include <span>
 
+#include "absl/strings/str_cat.h"
 #include "base/log.h"
 
 namespace octet {
@@ -45,6 +46,18 @@ int64_t Engine::Submit(EngineRequest request) {
       if (request.sink) {
         request.sink->Deliver(GenerationOutput{.finish_reason = FinishReason::kCancelled,
                                                .prompt_tokens = static_cast<int32_t>(request.prompt_token_ids.size())});
+      }
+      return id;
+    }
+    const int64_t queued = static_cast<int64_t>(inbox_.size()) + stats_.num_waiting.load(std::memory_order_relaxed);
+    if (config_.max_queued_requests > 0 && queued >= config_.max_queued_requests) {
+      if (request.sink) {
+        GenerationOutput out{.finish_reason = FinishReason::kError,
+                             .prompt_tokens = static_cast<int32_t>(request.prompt_token_ids.size())};
+        out.status = absl::ResourceExhaustedError(absl::StrCat("the worker's queue is full (", queued,
+                                                               " requests waiting; --max-queued-requests ",
+                                                               config_.max_queued_requests, ")"));
+        request.sink->Deliver(std::move(out));
       }
       return id;
     }

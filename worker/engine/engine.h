@@ -35,6 +35,9 @@ struct EngineConfig {
   int32_t max_model_len = 0;           // prompt + completion tokens per sequence
   int32_t num_state_slots = 0;         // hybrid models: recurrent-state slots (0 for attention-only models)
   std::vector<int32_t> eos_token_ids;  // the model's end-of-sequence tokens
+  // Requests accepted but not yet running, at most (0 = no bound); one more ends at once with kError and a
+  // RESOURCE_EXHAUSTED status, so an overloaded worker says so instead of letting callers hang.
+  int32_t max_queued_requests = 0;
 };
 
 struct EngineRequest {

@@ -96,7 +96,10 @@ void GenerateStream::State::Deliver(GenerationOutput output) {
     const FinishReason finish = output.finish_reason;
     if (finish == FinishReason::kError) {
       final_queued_ = true;
-      final_status_ = grpc::Status(grpc::StatusCode::INTERNAL, std::string(output.status.message()));
+      const grpc::StatusCode code = output.status.code() == absl::StatusCode::kResourceExhausted
+                                        ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                        : grpc::StatusCode::INTERNAL;
+      final_status_ = grpc::Status(code, std::string(output.status.message()));
     } else if (finish == FinishReason::kCancelled) {
       final_queued_ = true;
       final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled");

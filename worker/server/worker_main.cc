@@ -35,6 +35,9 @@ ABSL_FLAG(int64_t, kv_cache_memory_bytes, 0,
           "on the CPU, 1 GiB)");
 ABSL_FLAG(std::string, device, "auto",
           "Where the model runs: auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N");
+ABSL_FLAG(int32_t, max_queued_requests, 1024,
+          "Requests waiting for a place in the batch, at most; beyond it a request fails at once with "
+          "RESOURCE_EXHAUSTED (0 = no bound)");
 ABSL_FLAG(int32_t, metrics_port, 0, "Port of the Prometheus endpoint /metrics on --host (0 = none)");
 ABSL_FLAG(std::string, metrics_compat, "",
           "vllm: also export vLLM's names for the gauges gateways and autoscalers read (num_requests_running, ...)");
@@ -119,6 +122,7 @@ int Run() {
   options.gpu_memory_utilization = absl::GetFlag(FLAGS_gpu_memory_utilization);
   options.enforce_eager = absl::GetFlag(FLAGS_enforce_eager);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
   options.metrics_host = absl::GetFlag(FLAGS_host);
   options.metrics_vllm_compat = absl::GetFlag(FLAGS_metrics_compat) == "vllm";
   options.cuda_graph_max_context = absl::GetFlag(FLAGS_cuda_graph_max_context);

@@ -15,9 +15,9 @@ using prometheus::Histogram;
 
 // Latency buckets in seconds, from a fast decode step to a long request.
 const Histogram::BucketBoundaries& LatencyBuckets() {
-  static const Histogram::BucketBoundaries buckets = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-                                                      0.25,  0.5,    0.75,  1.0,  2.5,  5.0,  7.5,  10.0, 20.0,
-                                                      40.0,  80.0,   160.0, 320.0};
+  static const Histogram::BucketBoundaries buckets = {0.001, 0.0025, 0.005, 0.01, 0.02,  0.04, 0.06, 0.08,
+                                                      0.1,   0.25,   0.5,   0.75, 1.0,   2.5,  5.0,  7.5,
+                                                      10.0,  20.0,   40.0,  80.0, 160.0, 320.0};
   return buckets;
 }
 
@@ -46,8 +46,7 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
   auto& r = *registry_;
   running_ = &BuildGauge().Name("octet_requests_running").Help("Requests in the running batch").Register(r).Add({});
   waiting_ = &BuildGauge().Name("octet_requests_waiting").Help("Requests accepted and waiting").Register(r).Add({});
-  blocks_total_ =
-      &BuildGauge().Name("octet_kv_cache_blocks").Help("Paged KV cache blocks (all)").Register(r).Add({});
+  blocks_total_ = &BuildGauge().Name("octet_kv_cache_blocks").Help("Paged KV cache blocks (all)").Register(r).Add({});
   blocks_used_ =
       &BuildGauge().Name("octet_kv_cache_used_blocks").Help("KV cache blocks held by requests").Register(r).Add({});
   usage_ratio_ = &BuildGauge()
@@ -125,8 +124,8 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
                        .Register(r)
                        .Add({}, LatencyBuckets());
   requests_ = &BuildCounter().Name("octet_requests_total").Help("Requests ended, by finish reason").Register(r);
-  for (FinishReason reason : {FinishReason::kStop, FinishReason::kLength, FinishReason::kCancelled,
-                              FinishReason::kError}) {
+  for (FinishReason reason :
+       {FinishReason::kStop, FinishReason::kLength, FinishReason::kCancelled, FinishReason::kError}) {
     requests_->Add({{"finish_reason", FinishReasonLabel(reason)}});  // present at 0 before the first one
   }
   BuildGauge()

@@ -79,7 +79,7 @@ class WorkerMetrics final : public EngineObserver {
   prometheus::Gauge* vllm_waiting_ = nullptr;
   prometheus::Gauge* vllm_usage_ = nullptr;
 
-  int64_t preemptions_seen_ = 0;                         // engine thread only
+  int64_t preemptions_seen_ = 0;                          // engine thread only
   std::chrono::steady_clock::time_point memory_sampled_;  // engine thread only
   // Generated tokens over the last window, for the throughput gauge (engine thread only).
   std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();

@@ -141,6 +141,7 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   engine_config.max_model_len = max_model_len;
   engine_config.num_state_slots = num_state_slots;
   engine_config.eos_token_ids = config.eos_token_ids;
+  engine_config.max_queued_requests = options.max_queued_requests;
   rt->engine_ = std::make_unique<Engine>(engine_config, *rt->runner_, *rt->tokenizer_);
 
   rt->limits_.vocab_size = model.vocab_size();

@@ -275,6 +275,25 @@ TEST(EngineTest, RunsToMaxTokensWithLengthAndUsage) {
   EXPECT_TRUE(h.WaitAllBlocksFree());
 }
 
+TEST(EngineTest, FullQueueRefusesAtOnceAndKeepsWhatItAccepted) {
+  EngineConfig config = Config(64);
+  config.max_queued_requests = 2;
+  Harness h(config, milliseconds(0), /*start=*/false);  // nothing leaves the queue until the engine starts
+  auto first = h.Submit(Prompt(5), Greedy(3));
+  auto second = h.Submit(Prompt(6), Greedy(3));
+  auto third = h.Submit(Prompt(7), Greedy(3));
+  ASSERT_TRUE(third->WaitFinished());  // answered without the engine running
+  EXPECT_EQ(third->last().finish_reason, FinishReason::kError);
+  EXPECT_EQ(third->last().status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(third->last().status.message().find("--max-queued-requests 2"), std::string::npos);
+  EXPECT_TRUE(third->tokens().empty());
+  h.engine().Start();
+  ASSERT_TRUE(first->WaitFinished());
+  ASSERT_TRUE(second->WaitFinished());
+  EXPECT_EQ(first->tokens(), ExpectedTokens(Prompt(5), 3));
+  EXPECT_EQ(second->tokens(), ExpectedTokens(Prompt(6), 3));
+}
+
 TEST(EngineTest, StopsAtTheContextLength) {
   Harness h(Config(64, 16, /*max_model_len=*/12));
   const std::vector<int32_t> prompt = Prompt(5);
