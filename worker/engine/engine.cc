@@ -65,6 +65,7 @@ int64_t Engine::Submit(EngineRequest request) {
                                           std::move(request.sampling));
     seq->sink = std::move(request.sink);
     inbox_.push_back(std::move(seq));
+    stats_.num_unfinished.fetch_add(1, std::memory_order_relaxed);
   }
   cv_.notify_one();
   return id;
@@ -212,6 +213,7 @@ void Engine::FinishRequest(int64_t seq_id, GenerationOutput out) {
   }
   if (seq.sink) seq.sink->Deliver(std::move(out));
   requests_.erase(it);
+  stats_.num_unfinished.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Engine::PublishStats() {

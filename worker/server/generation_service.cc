@@ -9,6 +9,7 @@ namespace octet {
 namespace {
 
 const grpc::Status kNotReady(grpc::StatusCode::UNAVAILABLE, "the worker is still loading its model");
+const grpc::Status kDraining(grpc::StatusCode::UNAVAILABLE, "the worker is draining: it takes no new requests");
 
 std::string NewRequestId() {
   static std::atomic<uint64_t> counter{0};
@@ -25,6 +26,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc::CallbackServerContext* context,
                                                                             const v1::GenerateRequest* request) {
   if (!model_.ready.load()) return new RejectedStream(kNotReady);
+  if (model_.draining.load()) return new RejectedStream(kDraining);
   EngineRequest r;
   r.request_id = request->request_id().empty() ? NewRequestId() : request->request_id();
   bool from_text = false;

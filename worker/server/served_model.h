@@ -14,6 +14,8 @@ namespace octet {
 
 struct ServedModel {
   std::atomic<bool> ready{false};
+  // Set by SIGTERM or the Drain RPC: new Generate calls get UNAVAILABLE while accepted ones finish.
+  std::atomic<bool> draining{false};
   // Valid once ready.
   const Tokenizer* tokenizer = nullptr;
   Engine* engine = nullptr;

@@ -1,5 +1,8 @@
 #include "worker/server/worker_control_service.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 namespace octet {
 
 grpc::ServerUnaryReactor* WorkerControlService::GetLoad(grpc::CallbackServerContext* context,
@@ -16,6 +19,18 @@ grpc::ServerUnaryReactor* WorkerControlService::GetLoad(grpc::CallbackServerCont
   response->set_num_total_kv_blocks(model_.engine->num_kv_blocks());
   response->set_num_steps(stats.num_steps.load());
   response->set_num_preemptions(stats.num_preemptions.load());
+  response->set_draining(model_.draining.load());
+  response->set_num_unfinished(stats.num_unfinished.load());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerControlService::Drain(grpc::CallbackServerContext* context,
+                                                      const v1::DrainRequest* request, v1::DrainResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  model_.draining.store(true);
+  if (model_.engine != nullptr) response->set_num_unfinished(model_.engine->stats().num_unfinished.load());
+  ::kill(::getpid(), SIGTERM);  // the main thread's sigwait takes it and runs the drain
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

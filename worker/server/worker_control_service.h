@@ -14,6 +14,9 @@ class WorkerControlService final : public v1::WorkerControl::CallbackService {
 
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context, const v1::GetLoadRequest* request,
                                     v1::WorkerLoad* response) override;
+  // Marks the worker draining and wakes the main thread (it raises SIGTERM, which octet-worker's main waits for).
+  grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* context, const v1::DrainRequest* request,
+                                  v1::DrainResponse* response) override;
 
  private:
   ServedModel& model_;

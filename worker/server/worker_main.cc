@@ -1,10 +1,12 @@
 // octet-worker: serves one model over gRPC (octet.v1.Generation, grpc.health.v1, reflection).
 // Starts listening at once (health NOT_SERVING, requests UNAVAILABLE), loads and warms the model, then SERVING.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -38,6 +40,8 @@ ABSL_FLAG(std::string, device, "auto",
 ABSL_FLAG(int32_t, max_queued_requests, 1024,
           "Requests waiting for a place in the batch, at most; beyond it a request fails at once with "
           "RESOURCE_EXHAUSTED (0 = no bound)");
+ABSL_FLAG(double, drain_timeout, 30.0,
+          "On SIGTERM or Drain: seconds to let accepted requests finish before the rest are cancelled");
 ABSL_FLAG(int32_t, metrics_port, 0, "Port of the Prometheus endpoint /metrics on --host (0 = none)");
 ABSL_FLAG(std::string, metrics_compat, "",
           "vllm: also export vLLM's names for the gauges gateways and autoscalers read (num_requests_running, ...)");
@@ -146,11 +150,24 @@ int Run() {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  OCTET_LOG(INFO, "worker") << "signal " << signal_number << ": draining and shutting down";
+  // Drain: stop admission, let the accepted requests finish (up to --drain-timeout), then stop.
+  served.draining.store(true);
   health->SetServingStatus(false);
+  const Engine& engine = (*runtime)->engine();
+  const int64_t unfinished = engine.stats().num_unfinished.load();
+  OCTET_LOG(INFO, "worker") << "signal " << signal_number << ": draining " << unfinished << " requests (up to "
+                            << absl::GetFlag(FLAGS_drain_timeout) << " s)";
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(absl::GetFlag(FLAGS_drain_timeout));
+  while (engine.stats().num_unfinished.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const int64_t left = engine.stats().num_unfinished.load();
+  if (left > 0) OCTET_LOG(WARNING, "worker") << "drain timed out: " << left << " requests end as cancelled";
   served.ready.store(false);
-  (*runtime)->engine().Stop();  // open streams end as cancelled
+  (*runtime)->engine().Stop();  // whatever is left ends as cancelled
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  OCTET_LOG(INFO, "worker") << "drained; exiting";
   return 0;
 }
 
