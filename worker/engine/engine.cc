@@ -64,6 +64,7 @@ int64_t Engine::Submit(EngineRequest request) {
     auto seq = std::make_unique<Sequence>(id, std::move(request.request_id), std::move(request.prompt_token_ids),
                                           std::move(request.sampling));
     seq->sink = std::move(request.sink);
+    seq->set_priority(request.priority);
     inbox_.push_back(std::move(seq));
     stats_.num_unfinished.fetch_add(1, std::memory_order_relaxed);
   }

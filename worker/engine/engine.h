@@ -45,6 +45,7 @@ struct EngineRequest {
   std::vector<int32_t> prompt_token_ids;
   SamplingParams sampling;
   std::shared_ptr<OutputSink> sink;
+  int32_t priority = 0;  // lower first (Scheduler)
 };
 
 // Counters read by health checks and metrics from other threads.

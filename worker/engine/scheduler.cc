@@ -6,6 +6,12 @@
 
 namespace octet {
 
+void Scheduler::Add(Sequence* seq) {
+  const int32_t p = seq->priority();
+  waiting_.insert(std::find_if(waiting_.begin(), waiting_.end(), [p](const Sequence* s) { return s->priority() > p; }),
+                  seq);
+}
+
 std::vector<ScheduledSequence> Scheduler::Schedule() {
   std::vector<ScheduledSequence> batch;
   int32_t token_budget = config_.max_num_batched_tokens;
@@ -41,7 +47,9 @@ std::vector<ScheduledSequence> Scheduler::Schedule() {
     waiting_.pop_front();
     block_manager_.Append(*seq, n);
     seq->set_status(SequenceStatus::kRunning);
-    running_.push_back(seq);
+    const int32_t p = seq->priority();
+    running_.insert(
+        std::find_if(running_.begin(), running_.end(), [p](const Sequence* s) { return s->priority() > p; }), seq);
     batch.push_back({seq, n, seq->num_cached_tokens() + n == seq->num_tokens()});
     token_budget -= n;
   }
@@ -54,7 +62,9 @@ void Scheduler::Preempt(Sequence* seq) {
   block_manager_.Deallocate(*seq);  // also resets num_cached_tokens: recomputed on readmission
   ReleaseStateSlot(seq);
   seq->set_status(SequenceStatus::kWaiting);
-  waiting_.push_front(seq);
+  const int32_t p = seq->priority();
+  waiting_.insert(std::find_if(waiting_.begin(), waiting_.end(), [p](const Sequence* s) { return s->priority() >= p; }),
+                  seq);
   ++num_preemptions_;
 }
 

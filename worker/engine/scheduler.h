@@ -30,11 +30,12 @@ class Scheduler {
   Scheduler(const SchedulerConfig& config, BlockManager& block_manager, StateSlotPool* state_slots = nullptr)
       : config_(config), block_manager_(block_manager), state_slots_(state_slots) {}
 
-  void Add(Sequence* seq) { waiting_.push_back(seq); }
+  // Queues a sequence behind every waiting one of the same or a better (lower) priority.
+  void Add(Sequence* seq);
   // The next step's batch; empty when nothing can run. Running sequences go first (they hold memory), then
-  // waiting ones are admitted in arrival order while tokens, sequence slots and KV blocks allow. When a running
-  // sequence cannot get a block, the most recently admitted one is preempted (its blocks freed; it is recomputed
-  // from the start when readmitted).
+  // waiting ones are admitted in priority order, arrival order among equals, while tokens, sequence slots and KV
+  // blocks allow. When a running sequence cannot get a block, the worst-priority, most recently admitted one is
+  // preempted (its blocks freed; it is recomputed from the start when readmitted, ahead of its priority's queue).
   std::vector<ScheduledSequence> Schedule();
   // Removes a finished (or cancelled) sequence from the queues and frees its blocks.
   void Finish(Sequence* seq);
@@ -52,7 +53,7 @@ class Scheduler {
   BlockManager& block_manager_;
   StateSlotPool* state_slots_;
   std::deque<Sequence*> waiting_;
-  std::deque<Sequence*> running_;  // in admission order
+  std::deque<Sequence*> running_;  // by priority, then admission order
   int64_t num_preemptions_ = 0;
 };
 

@@ -28,6 +28,9 @@ class Sequence {
         rng_(sampling_.seed) {}
 
   int64_t seq_id() const { return seq_id_; }
+  // Scheduling priority: lower values are admitted first and preempted last (0 by default; FCFS among equals).
+  int32_t priority() const { return priority_; }
+  void set_priority(int32_t p) { priority_ = p; }
   // When the request was submitted (for queue time and latency metrics).
   std::chrono::steady_clock::time_point arrival() const { return arrival_; }
   void set_arrival(std::chrono::steady_clock::time_point t) { arrival_ = t; }
@@ -76,6 +79,7 @@ class Sequence {
   SamplingParams sampling_;
   std::mt19937_64 rng_;
   std::chrono::steady_clock::time_point arrival_ = std::chrono::steady_clock::now();
+  int32_t priority_ = 0;
 };
 
 }  // namespace octet

@@ -52,6 +52,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc
       ValidateSampling(request->sampling(), static_cast<int32_t>(r.prompt_token_ids.size()), model_.limits);
   if (!sampling.ok()) return new RejectedStream(ToGrpcStatus(sampling.status()));
   r.sampling = *std::move(sampling);
+  r.priority = request->priority();
   return new GenerateStream(*model_.engine, *model_.tokenizer, std::move(r));
 }
 

@@ -42,6 +42,44 @@ void ExpectBatchConsistent(const std::vector<ScheduledSequence>& batch, const Bl
   }
 }
 
+TEST(SchedulerTest, PriorityOrdersAdmissionAndPreemption) {
+  BlockManager bm(/*num_blocks=*/4, /*block_size=*/4);
+  Scheduler scheduler({.max_num_seqs = 1, .max_num_batched_tokens = 64}, bm);
+  auto a = MakeSequence(1, 3), b = MakeSequence(2, 3), c = MakeSequence(3, 3), d = MakeSequence(4, 3);
+  b->set_priority(5);
+  c->set_priority(-1);
+  d->set_priority(5);
+  for (Sequence* s : {a.get(), b.get(), c.get(), d.get()}) scheduler.Add(s);
+  // Lower priority values first; arrival order among equals (b before d).
+  std::vector<std::string> order;
+  while (!scheduler.empty()) {
+    const std::vector<ScheduledSequence> batch = scheduler.Schedule();
+    ASSERT_EQ(batch.size(), 1u);
+    order.push_back(batch[0].seq->request_id());
+    scheduler.Finish(batch[0].seq);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"req-3", "req-1", "req-2", "req-4"}));
+}
+
+TEST(SchedulerTest, PreemptionTakesTheWorstPriorityFirst) {
+  // 4-token blocks, 3 of them. A low-priority sequence runs first; a high-priority one arrives later. When the
+  // high-priority one needs a block and none is free, the older low-priority one gives its blocks back.
+  BlockManager bm(/*num_blocks=*/3, /*block_size=*/4);
+  Scheduler scheduler({.max_num_seqs = 2, .max_num_batched_tokens = 64}, bm);
+  auto low = MakeSequence(1, 4), high = MakeSequence(2, 4);
+  low->set_priority(9);
+  scheduler.Add(low.get());
+  CompleteStep(scheduler.Schedule());  // low: prefill (1 block), samples its 5th token
+  scheduler.Add(high.get());
+  CompleteStep(scheduler.Schedule());  // low decodes (2nd block), high prefills (3rd block): none left
+  const std::vector<ScheduledSequence> batch = scheduler.Schedule();  // high needs a 2nd block
+  ASSERT_FALSE(batch.empty());
+  EXPECT_EQ(batch[0].seq, high.get());
+  EXPECT_EQ(low->status(), SequenceStatus::kWaiting);
+  EXPECT_EQ(high->status(), SequenceStatus::kRunning);
+  EXPECT_EQ(scheduler.num_preemptions(), 1);
+}
+
 TEST(SchedulerTest, EmptySchedulerGivesEmptyBatch) {
   BlockManager bm(8, 4);
   Scheduler scheduler({}, bm);
