@@ -218,9 +218,13 @@ void Engine::FinishRequest(int64_t seq_id, GenerationOutput out) {
 }
 
 void Engine::PublishStats() {
+  // Tokens first: a reader that sees the blocks freed then sees their tokens gone too.
+  int64_t tokens = 0;
+  for (const auto& [id, request] : requests_) tokens += request.seq->num_tokens();
+  stats_.num_tokens_in_flight.store(tokens, std::memory_order_relaxed);
   stats_.num_running.store(static_cast<int32_t>(scheduler_.num_running()), std::memory_order_relaxed);
   stats_.num_waiting.store(static_cast<int32_t>(scheduler_.num_waiting()), std::memory_order_relaxed);
-  stats_.num_free_blocks.store(block_manager_.num_free_blocks(), std::memory_order_relaxed);
+  stats_.num_free_blocks.store(block_manager_.num_free_blocks(), std::memory_order_release);
   stats_.num_preemptions.store(scheduler_.num_preemptions(), std::memory_order_relaxed);
   if (observer_) {
     observer_->OnSnapshot(

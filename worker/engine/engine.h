@@ -55,7 +55,8 @@ struct EngineStats {
   std::atomic<int32_t> num_free_blocks{0};
   std::atomic<int64_t> num_steps{0};
   std::atomic<int64_t> num_preemptions{0};
-  std::atomic<int64_t> num_unfinished{0};  // accepted and not yet delivered their final output
+  std::atomic<int64_t> num_unfinished{0};        // accepted and not yet delivered their final output
+  std::atomic<int64_t> num_tokens_in_flight{0};  // prompt + generated tokens of the scheduler's sequences
 };
 
 class Engine {

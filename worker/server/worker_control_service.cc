@@ -21,6 +21,9 @@ grpc::ServerUnaryReactor* WorkerControlService::GetLoad(grpc::CallbackServerCont
   response->set_num_preemptions(stats.num_preemptions.load());
   response->set_draining(model_.draining.load());
   response->set_num_unfinished(stats.num_unfinished.load());
+  const int32_t total = model_.engine->num_kv_blocks();
+  response->set_kv_cache_usage(total > 0 ? static_cast<float>(total - stats.num_free_blocks.load()) / total : 0.0f);
+  response->set_num_tokens_in_flight(stats.num_tokens_in_flight.load());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
