@@ -126,10 +126,13 @@ void Engine::Step() {
   }
   const auto start = std::chrono::steady_clock::now();
   int32_t prefill_tokens = 0, decode_tokens = 0;
+  std::vector<Request*> requests;  // batch order; one lookup per sequence a step
+  requests.reserve(batch.size());
   for (const ScheduledSequence& s : batch) {
     const bool decode = s.seq->num_cached_tokens() >= s.seq->num_prompt_tokens();
     (decode ? decode_tokens : prefill_tokens) += s.num_new_tokens;
     Request& request = requests_.at(s.seq->seq_id());
+    requests.push_back(&request);
     if (!request.scheduled) {
       request.scheduled = true;
       if (observer_) observer_->OnScheduled(std::chrono::duration<double>(start - s.seq->arrival()).count());
@@ -143,12 +146,13 @@ void Engine::Step() {
   }
   const size_t vocab = static_cast<size_t>(runner_.vocab_size());
   size_t row = 0;
-  for (const ScheduledSequence& s : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ScheduledSequence& s = batch[i];
     Sequence& seq = *s.seq;
     seq.set_num_cached_tokens(seq.num_cached_tokens() + s.num_new_tokens);
     if (!s.sample) continue;
+    Request& request = *requests[i];  // still there: only ProcessToken below erases, and only its own request
     if (observer_) {
-      Request& request = requests_.at(seq.seq_id());
       if (seq.num_completion_tokens() == 0) {
         observer_->OnFirstToken(std::chrono::duration<double>(now - seq.arrival()).count());
       } else {
@@ -165,7 +169,7 @@ void Engine::Step() {
     }
     ++row;
     seq.AppendToken(sample.token_id);
-    ProcessToken(requests_.at(seq.seq_id()), std::move(sample));
+    ProcessToken(request, std::move(sample));
   }
   stats_.num_steps.fetch_add(1, std::memory_order_relaxed);
   PublishStats();

@@ -15,6 +15,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "worker/runtime/backend_checks.h"
 
 namespace octet {
 namespace {
@@ -23,28 +24,6 @@ static_assert(cpu::kFp8Block == kFp8BlockSize, "the CPU reference and the backen
 
 void CheckF32(const Tensor& t, const char* what) {
   OCTET_CHECK(t.dtype() == DType::kF32) << what << " must be fp32 on the CPU backend, got " << t.DebugString();
-}
-
-// The block scales an FP8 weight [out, in] must carry: fp32 [ceil(out / 128), ceil(in / 128)].
-Shape Fp8ScaleShape(const Shape& weight_shape) {
-  return {cpu::Fp8NumBlocks(weight_shape[0]), cpu::Fp8NumBlocks(weight_shape[1])};
-}
-
-// A KV cache's k and v: [num_blocks, block_size, kv_heads, head_dim], the same dtype; for FP8 also the fp32
-// per-(token, kv head) scales [num_blocks, block_size, kv_heads].
-void CheckKvLayer(const KvLayer& cache, int64_t kv_heads, int64_t head_dim) {
-  OCTET_CHECK(cache.k.defined() && cache.v.defined() && cache.k.ndim() == 4 && cache.v.shape() == cache.k.shape() &&
-              cache.v.dtype() == cache.k.dtype() && cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim)
-      << "KV cache " << cache.k.DebugString() << " / " << cache.v.DebugString() << " for " << kv_heads
-      << " kv heads of dim " << head_dim;
-  if (cache.k.dtype() == DType::kF8E4M3) {
-    const Shape scale_shape = {cache.k.dim(0), cache.k.dim(1), kv_heads};
-    for (const Tensor* s : {&cache.k_scale, &cache.v_scale}) {
-      OCTET_CHECK(s->defined() && s->dtype() == DType::kF32 && s->shape() == scale_shape)
-          << "an fp8_e4m3 KV cache needs fp32 k_scale and v_scale " << ShapeToString(scale_shape) << ", got "
-          << (s->defined() ? s->DebugString() : std::string("none"));
-    }
-  }
 }
 
 [[noreturn]] void UnsupportedKvDType(const Tensor& cache) {

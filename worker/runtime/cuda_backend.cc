@@ -24,6 +24,7 @@
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/paged_attention_prefill.h"
 #include "kernels/cuda/sampling.h"
+#include "worker/runtime/backend_checks.h"
 #include "worker/runtime/cpu_backend.h"
 
 namespace octet {
@@ -66,24 +67,11 @@ cuda::KvCacheDType KvDType(const Tensor& cache) {
   return cuda::KvCacheDType::kF32;
 }
 
-void CheckKvLayer(const KvLayer& cache, int64_t kv_heads, int64_t head_dim) {
+// Both tensors on this GPU, then the shapes every backend checks.
+void CheckCudaKvLayer(const KvLayer& cache, int64_t kv_heads, int64_t head_dim) {
   CheckDevice(cache.k, "KV cache keys");
   CheckDevice(cache.v, "KV cache values");
-  OCTET_CHECK(cache.k.ndim() == 4 && cache.v.shape() == cache.k.shape() && cache.v.dtype() == cache.k.dtype() &&
-              cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim)
-      << "KV cache " << cache.k.DebugString() << " / " << cache.v.DebugString() << " for " << kv_heads
-      << " kv heads of dim " << head_dim;
-  if (cache.k.dtype() == DType::kF8E4M3) {
-    const Shape scale_shape = {cache.k.dim(0), cache.k.dim(1), kv_heads};
-    for (const Tensor* s : {&cache.k_scale, &cache.v_scale}) {
-      OCTET_CHECK(s->defined() && s->dtype() == DType::kF32 && s->shape() == scale_shape)
-          << "an fp8_e4m3 KV cache needs fp32 k_scale and v_scale " << ShapeToString(scale_shape);
-    }
-  }
-}
-
-Shape Fp8ScaleShape(const Shape& weight_shape) {
-  return {cpu::Fp8NumBlocks(weight_shape[0]), cpu::Fp8NumBlocks(weight_shape[1])};
+  CheckKvLayer(cache, kv_heads, head_dim);
 }
 
 }  // namespace
@@ -549,7 +537,7 @@ void CudaBackend::StoreKv(const Tensor& k, const Tensor& v, const AttentionBatch
       << "StoreKv shapes " << k.DebugString() << " " << v.DebugString() << " slots "
       << batch.slot_mapping.DebugString();
   const int64_t kv_heads = k.dim(1), head_dim = k.dim(2);
-  CheckKvLayer(cache, kv_heads, head_dim);
+  CheckCudaKvLayer(cache, kv_heads, head_dim);
   const bool fp8 = cache.k.dtype() == DType::kF8E4M3;
   Check(cuda::StoreKv(F32(k), F32(v), I32(batch.slot_mapping), k.dim(0), kv_heads, head_dim, KvDType(cache.k),
                       cache.k.data(), cache.v.data(), fp8 ? F32Mut(cache.k_scale) : nullptr,
@@ -568,7 +556,7 @@ void CudaBackend::PagedAttention(const Tensor& q, const KvLayer& cache, const At
   CheckDevice(cache.k, "PagedAttention cache");
   const int64_t kv_heads = cache.k.dim(2);
   OCTET_CHECK(q_heads % kv_heads == 0) << q_heads << " query heads over " << kv_heads << " kv heads";
-  CheckKvLayer(cache, kv_heads, head_dim);
+  CheckCudaKvLayer(cache, kv_heads, head_dim);
   const bool fp8 = cache.k.dtype() == DType::kF8E4M3;
   cuda::PagedAttentionArgs args;
   args.q = F32(q);
