@@ -130,9 +130,10 @@ int ModelInfo(const std::vector<std::string>& args) {
   if (!info.ok()) return PrintError(info.status());
   std::printf(
       "model_name      %s\narchitecture    %s\ncontext_length  %d\nweight_dtype    %s\ncompute_dtype   %s\n"
-      "kv_cache_dtype  %s\nvocab_size      %d\nbackend         %s\n",
+      "kv_cache_dtype  %s\nvocab_size      %d\nbackend         %s\nprefix_caching  %s\n",
       info->model_name().c_str(), info->architecture().c_str(), info->context_length(), info->weight_dtype().c_str(),
-      info->compute_dtype().c_str(), info->kv_cache_dtype().c_str(), info->vocab_size(), info->backend().c_str());
+      info->compute_dtype().c_str(), info->kv_cache_dtype().c_str(), info->vocab_size(), info->backend().c_str(),
+      info->prefix_caching() ? "on" : "off");
   if (info->has_memory()) {  // workers that report their memory plan
     const octet::v1::MemoryReport& m = info->memory();
     std::printf(

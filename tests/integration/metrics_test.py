@@ -15,6 +15,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 MODEL_DIR = harness.REPO_ROOT / "models" / "qwen3_5-code-small"
+QWEN3_DIR = harness.REPO_ROOT / "tests" / "fixtures" / "hf" / "qwen3-tiny-gqa-f32"  # attention-only: prefix caching
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,8 @@ def test_metrics_move_with_a_request(worker, stubs):
                                timeout=5, what="the request leaves the running batch")
     assert value(after, "octet_generation_tokens_total") - value(before, "octet_generation_tokens_total") == 12
     assert value(after, "octet_prompt_tokens_total") - value(before, "octet_prompt_tokens_total") == prompt_tokens
-    assert value(after, 'octet_requests_total{finish_reason="length"}') - \
-        value(before, 'octet_requests_total{finish_reason="length"}') == 1
+    assert value(after, 'octet_requests_total{finish_reason="length",status="OK"}') - \
+        value(before, 'octet_requests_total{finish_reason="length",status="OK"}') == 1
     assert value(after, "octet_time_to_first_token_seconds_count") - \
         value(before, "octet_time_to_first_token_seconds_count") == 1
     assert value(after, "octet_inter_token_latency_seconds_count") - \
@@ -83,6 +84,73 @@ def test_metrics_move_with_a_request(worker, stubs):
     assert value(after, 'octet_device_memory_total_bytes{device="0"}') == 0  # the CPU backend
     assert value(after, 'vllm:num_requests_running{model_name="qwen3_5-code-small"}') == 0
     assert 'octet_model_info{' in after
+    assert 'prefix_caching="false"' in after  # a hybrid model serves without it
+    assert value(after, "octet_prefix_cache_queries_total") == 0
+
+
+def test_rejections_and_deadlines_are_counted(worker, stubs):
+    _, address, url = worker
+    pb = stubs.generation_pb2
+    stub = stubs.generation_pb2_grpc.GenerationStub(grpc.insecure_channel(address))
+    before = scrape(url)
+    with pytest.raises(grpc.RpcError) as bad:
+        list(stub.Generate(pb.GenerateRequest(prompt="x", sampling=pb.SamplingParams(max_tokens=-1)), timeout=10))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A deadline far shorter than the generation: the caller gets DEADLINE_EXCEEDED and the worker frees the request.
+    with pytest.raises(grpc.RpcError) as late:
+        list(stub.Generate(pb.GenerateRequest(prompt="def slow(n):", sampling=pb.SamplingParams(
+            max_tokens=200, temperature=0, ignore_eos=True)), timeout=0.15))
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    ended = 'octet_requests_total{finish_reason="error",status="DEADLINE_EXCEEDED"}'
+    cancelled = 'octet_requests_total{finish_reason="cancelled",status="CANCELLED"}'
+
+    def settled():
+        text = scrape(url)
+        # The engine ends it at its deadline, or gRPC's cancellation of the expired call gets there first.
+        done = value(text, ended) + value(text, cancelled) - value(before, ended) - value(before, cancelled)
+        return text if done == 1 and value(text, "octet_kv_cache_used_blocks") == 0 else None
+
+    after = harness.wait_until(settled, timeout=10, what="the expired request is ended and its blocks freed")
+    assert value(after, 'octet_requests_rejected_total{status="INVALID_ARGUMENT"}') - \
+        value(before, 'octet_requests_rejected_total{status="INVALID_ARGUMENT"}') == 1
+    assert value(after, "octet_requests_running") == 0
+
+
+@pytest.fixture(scope="module")
+def qwen3_worker():
+    port = harness.free_port()
+    proc = harness.start_process(
+        [harness.binary("worker/server/octet-worker"), "--model", str(QWEN3_DIR), "--host", "127.0.0.1", "--port", "0",
+         "--max-model-len", "512", "--metrics-port", str(port), "--metrics-compat", "vllm"],
+        r"octet-worker: serving \S+ on 127\.0\.0\.1:(\d+)", timeout=60)
+    yield proc, f"127.0.0.1:{proc.ready_match.group(1)}", f"http://127.0.0.1:{port}/metrics"
+    proc.stop()
+
+
+def test_prefix_cache_hits_on_a_repeated_prompt_with_identical_output(qwen3_worker, stubs):
+    _, address, url = qwen3_worker
+    pb = stubs.generation_pb2
+    stub = stubs.generation_pb2_grpc.GenerationStub(grpc.insecure_channel(address))
+    prompt = "The cache keeps every full block of a prompt, so the next request with the same start skips it. " * 3
+    before = scrape(url)
+    assert 'prefix_caching="true"' in before
+
+    def generate():
+        responses = list(stub.Generate(pb.GenerateRequest(prompt=prompt, sampling=pb.SamplingParams(
+            max_tokens=8, temperature=0, ignore_eos=True)), timeout=60))
+        return [t for r in responses for t in r.token_ids], responses[-1].usage.prompt_tokens
+
+    first, prompt_tokens = generate()
+    second, _ = generate()
+    assert second == first
+    after = harness.wait_until(lambda: (lambda t: t if value(t, "octet_kv_cache_used_blocks") == 0 else None)(
+        scrape(url)), timeout=5, what="the worker goes idle")
+    queries = value(after, "octet_prefix_cache_queries_total") - value(before, "octet_prefix_cache_queries_total")
+    hits = value(after, "octet_prefix_cache_hits_total") - value(before, "octet_prefix_cache_hits_total")
+    assert queries == 2 * prompt_tokens
+    assert hits == (prompt_tokens - 1) // 16 * 16  # the second request: every full block but the last token's
+    assert value(after, "octet_kv_cache_cached_blocks") >= prompt_tokens // 16
+    assert value(after, 'vllm:prefix_cache_hits_total{model_name="qwen3-tiny-gqa-f32"}') >= hits
 
 
 def test_bad_metrics_compat_is_refused():

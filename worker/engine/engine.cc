@@ -15,9 +15,11 @@ Engine::Engine(const EngineConfig& config, ModelRunner& runner, const Tokenizer&
       runner_(runner),
       tokenizer_(tokenizer),
       eos_token_ids_(config.eos_token_ids.begin(), config.eos_token_ids.end()),
-      block_manager_(config.num_kv_blocks, config.block_size),
+      block_manager_(config.num_kv_blocks, config.block_size, config.enable_prefix_caching),
       state_slots_(config.num_state_slots > 0 ? std::make_unique<StateSlotPool>(config.num_state_slots) : nullptr),
       scheduler_(config.scheduler, block_manager_, state_slots_.get()) {
+  OCTET_CHECK(!(config.enable_prefix_caching && config.num_state_slots > 0))
+      << "prefix caching needs an attention-only model: recurrent state is not kept per block";
   PublishStats();
 }
 
@@ -51,6 +53,7 @@ int64_t Engine::Submit(EngineRequest request) {
     }
     const int64_t queued = static_cast<int64_t>(inbox_.size()) + stats_.num_waiting.load(std::memory_order_relaxed);
     if (config_.max_queued_requests > 0 && queued >= config_.max_queued_requests) {
+      if (observer_) observer_->OnRejected(absl::StatusCode::kResourceExhausted);
       if (request.sink) {
         GenerationOutput out{.finish_reason = FinishReason::kError,
                              .prompt_tokens = static_cast<int32_t>(request.prompt_token_ids.size())};
@@ -65,6 +68,7 @@ int64_t Engine::Submit(EngineRequest request) {
                                           std::move(request.sampling));
     seq->sink = std::move(request.sink);
     seq->set_priority(request.priority);
+    seq->set_deadline(request.deadline);
     inbox_.push_back(std::move(seq));
     stats_.num_unfinished.fetch_add(1, std::memory_order_relaxed);
   }
@@ -111,6 +115,7 @@ bool Engine::TakeInbox() {
     Sequence* raw = seq.get();
     requests_.emplace(id, Request{std::move(seq), TextStream(tokenizer_, raw->sampling().stop)});
     scheduler_.Add(raw);
+    if (raw->deadline() != std::chrono::steady_clock::time_point::max()) ++num_with_deadline_;
   }
   for (int64_t id : cancels) {
     if (requests_.contains(id)) FinishRequest(id, GenerationOutput{.finish_reason = FinishReason::kCancelled});
@@ -118,7 +123,22 @@ bool Engine::TakeInbox() {
   return true;
 }
 
+void Engine::ExpireDeadlines() {
+  if (num_with_deadline_ == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<int64_t> expired;
+  for (const auto& [id, request] : requests_) {
+    if (request.seq->deadline() <= now) expired.push_back(id);
+  }
+  for (int64_t id : expired) {
+    GenerationOutput out{.finish_reason = FinishReason::kError};
+    out.status = absl::DeadlineExceededError("the request's deadline passed before it finished");
+    FinishRequest(id, std::move(out));
+  }
+}
+
 void Engine::Step() {
+  ExpireDeadlines();
   const std::vector<ScheduledSequence> batch = scheduler_.Schedule();
   if (batch.empty()) {
     PublishStats();
@@ -150,6 +170,7 @@ void Engine::Step() {
     const ScheduledSequence& s = batch[i];
     Sequence& seq = *s.seq;
     seq.set_num_cached_tokens(seq.num_cached_tokens() + s.num_new_tokens);
+    block_manager_.CacheFullBlocks(seq);
     if (!s.sample) continue;
     Request& request = *requests[i];  // still there: only ProcessToken below erases, and only its own request
     if (observer_) {
@@ -213,10 +234,14 @@ void Engine::FinishRequest(int64_t seq_id, GenerationOutput out) {
   out.prompt_tokens = seq.num_prompt_tokens();
   out.completion_tokens = seq.num_completion_tokens();
   if (observer_) {
-    observer_->OnFinish(out.finish_reason, out.prompt_tokens, out.completion_tokens,
+    const absl::StatusCode status = out.finish_reason == FinishReason::kCancelled ? absl::StatusCode::kCancelled
+                                    : out.finish_reason == FinishReason::kError     ? out.status.code()
+                                                                                    : absl::StatusCode::kOk;
+    observer_->OnFinish(out.finish_reason, status, out.prompt_tokens, out.completion_tokens,
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival()).count());
   }
   if (seq.sink) seq.sink->Deliver(std::move(out));
+  if (seq.deadline() != std::chrono::steady_clock::time_point::max()) --num_with_deadline_;
   requests_.erase(it);
   stats_.num_unfinished.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -230,10 +255,17 @@ void Engine::PublishStats() {
   stats_.num_waiting.store(static_cast<int32_t>(scheduler_.num_waiting()), std::memory_order_relaxed);
   stats_.num_free_blocks.store(block_manager_.num_free_blocks(), std::memory_order_release);
   stats_.num_preemptions.store(scheduler_.num_preemptions(), std::memory_order_relaxed);
+  stats_.prefix_query_tokens.store(scheduler_.prefix_query_tokens(), std::memory_order_relaxed);
+  stats_.prefix_hit_tokens.store(scheduler_.prefix_hit_tokens(), std::memory_order_relaxed);
   if (observer_) {
-    observer_->OnSnapshot(
-        EngineSnapshot{static_cast<int32_t>(scheduler_.num_running()), static_cast<int32_t>(scheduler_.num_waiting()),
-                       block_manager_.num_free_blocks(), block_manager_.num_blocks(), scheduler_.num_preemptions()});
+    observer_->OnSnapshot(EngineSnapshot{.num_running = static_cast<int32_t>(scheduler_.num_running()),
+                                         .num_waiting = static_cast<int32_t>(scheduler_.num_waiting()),
+                                         .num_free_blocks = block_manager_.num_free_blocks(),
+                                         .num_cached_free_blocks = block_manager_.num_cached_free_blocks(),
+                                         .num_total_blocks = block_manager_.num_blocks(),
+                                         .num_preemptions = scheduler_.num_preemptions(),
+                                         .prefix_query_tokens = scheduler_.prefix_query_tokens(),
+                                         .prefix_hit_tokens = scheduler_.prefix_hit_tokens()});
   }
 }
 

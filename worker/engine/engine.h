@@ -34,6 +34,10 @@ struct EngineConfig {
   int32_t block_size = 16;
   int32_t max_model_len = 0;           // prompt + completion tokens per sequence
   int32_t num_state_slots = 0;         // hybrid models: recurrent-state slots (0 for attention-only models)
+  // Reuse the KV blocks of cached prompt prefixes (BlockManager). Only for attention-only models: a hybrid model's
+  // recurrent layers keep one running state per sequence, not per block, so a cached prefix's attention KV alone
+  // cannot resume it; the engine refuses the combination.
+  bool enable_prefix_caching = false;
   std::vector<int32_t> eos_token_ids;  // the model's end-of-sequence tokens
   // Requests accepted but not yet running, at most (0 = no bound); one more ends at once with kError and a
   // RESOURCE_EXHAUSTED status, so an overloaded worker says so instead of letting callers hang.
@@ -46,6 +50,8 @@ struct EngineRequest {
   SamplingParams sampling;
   std::shared_ptr<OutputSink> sink;
   int32_t priority = 0;  // lower first (Scheduler)
+  // Past it the request ends with kError and DEADLINE_EXCEEDED, waiting or running (checked every step).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 // Counters read by health checks and metrics from other threads.
@@ -57,6 +63,8 @@ struct EngineStats {
   std::atomic<int64_t> num_preemptions{0};
   std::atomic<int64_t> num_unfinished{0};        // accepted and not yet delivered their final output
   std::atomic<int64_t> num_tokens_in_flight{0};  // prompt + generated tokens of the scheduler's sequences
+  std::atomic<int64_t> prefix_query_tokens{0};   // prefix caching: tokens of admitted sequences, since start
+  std::atomic<int64_t> prefix_hit_tokens{0};     // of them, found in the prefix cache
 };
 
 class Engine {
@@ -89,6 +97,8 @@ class Engine {
   void Loop();
   // Moves submitted and cancelled requests in; waits while there is nothing to do. False when stopping.
   bool TakeInbox();
+  // Ends the requests whose deadline has passed.
+  void ExpireDeadlines();
   void Step();
   // Handles the token just sampled for `request`; returns true if it finished (and was delivered).
   bool ProcessToken(Request& request, SampleResult sample);
@@ -104,6 +114,7 @@ class Engine {
   Scheduler scheduler_;
   Sampler sampler_;
   absl::flat_hash_map<int64_t, Request> requests_;  // engine thread only
+  int64_t num_with_deadline_ = 0;                   // of requests_ (engine thread only)
   EngineStats stats_;
   EngineObserver* observer_ = nullptr;
 

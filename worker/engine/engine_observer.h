@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "worker/engine/output.h"
 
 namespace octet {
@@ -13,8 +14,11 @@ struct EngineSnapshot {
   int32_t num_running = 0;
   int32_t num_waiting = 0;
   int32_t num_free_blocks = 0;
+  int32_t num_cached_free_blocks = 0;  // free blocks still holding a cached prefix's KV
   int32_t num_total_blocks = 0;
-  int64_t num_preemptions = 0;  // since start
+  int64_t num_preemptions = 0;      // since start
+  int64_t prefix_query_tokens = 0;  // since start: tokens of admitted sequences (prefix caching on)
+  int64_t prefix_hit_tokens = 0;    // since start: those of them found in the prefix cache
 };
 
 class EngineObserver {
@@ -28,8 +32,13 @@ class EngineObserver {
   virtual void OnFirstToken(double seconds) {}
   // A later token, `seconds` after the request's previous one.
   virtual void OnNextToken(double seconds) {}
-  // A request ended: why, its token counts, and its time from submission to the end.
-  virtual void OnFinish(FinishReason reason, int32_t prompt_tokens, int32_t completion_tokens, double seconds) {}
+  // A request ended: why, with what status (OK unless it ended in an error or was cancelled), its token counts,
+  // and its time from submission to the end.
+  virtual void OnFinish(FinishReason reason, absl::StatusCode status, int32_t prompt_tokens, int32_t completion_tokens,
+                        double seconds) {}
+  // A request was refused before it was queued (a full queue, a bad request, a worker not serving). Unlike the
+  // others, called on whichever thread refused it.
+  virtual void OnRejected(absl::StatusCode status) {}
   virtual void OnSnapshot(const EngineSnapshot& snapshot) {}
 };
 

@@ -36,13 +36,24 @@ std::vector<ScheduledSequence> Scheduler::Schedule() {
   // Then admit waiting sequences in arrival order while there is room.
   while (!waiting_.empty() && token_budget > 0 && static_cast<int32_t>(running_.size()) < config_.max_num_seqs) {
     Sequence* seq = waiting_.front();
+    const int32_t hit = block_manager_.AttachCachedPrefix(*seq);  // its KV is already there: skip those tokens
     const int32_t remaining = seq->num_tokens() - seq->num_cached_tokens();
     const int32_t n = std::min(remaining, token_budget);
-    if (!block_manager_.CanAppend(*seq, n)) break;  // keep arrival order: no overtaking
+    if (!block_manager_.CanAppend(*seq, n)) {  // keep arrival order: no overtaking
+      if (hit > 0) block_manager_.Deallocate(*seq);
+      break;
+    }
     if (state_slots_ != nullptr) {
       const std::optional<int32_t> slot = state_slots_->Acquire();
-      if (!slot) break;
+      if (!slot) {
+        if (hit > 0) block_manager_.Deallocate(*seq);
+        break;
+      }
       seq->set_state_slot(*slot);
+    }
+    if (block_manager_.prefix_caching()) {
+      prefix_query_tokens_ += seq->num_tokens();
+      prefix_hit_tokens_ += hit;
     }
     waiting_.pop_front();
     block_manager_.Append(*seq, n);

@@ -34,7 +34,7 @@ class Scheduler {
   void Add(Sequence* seq);
   // The next step's batch; empty when nothing can run. Running sequences go first (they hold memory), then
   // waiting ones are admitted in priority order, arrival order among equals, while tokens, sequence slots and KV
-  // blocks allow. When a running sequence cannot get a block, the worst-priority, most recently admitted one is
+  // blocks allow; with prefix caching, an admitted sequence starts after its longest cached prefix. When a running sequence cannot get a block, the worst-priority, most recently admitted one is
   // preempted (its blocks freed; it is recomputed from the start when readmitted, ahead of its priority's queue).
   std::vector<ScheduledSequence> Schedule();
   // Removes a finished (or cancelled) sequence from the queues and frees its blocks.
@@ -44,6 +44,9 @@ class Scheduler {
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }
   int64_t num_preemptions() const { return num_preemptions_; }
+  // Prefix caching: tokens of the sequences admitted so far, and how many of them were found in the cache.
+  int64_t prefix_query_tokens() const { return prefix_query_tokens_; }
+  int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
 
  private:
   void Preempt(Sequence* seq);
@@ -55,6 +58,8 @@ class Scheduler {
   std::deque<Sequence*> waiting_;
   std::deque<Sequence*> running_;  // by priority, then admission order
   int64_t num_preemptions_ = 0;
+  int64_t prefix_query_tokens_ = 0;
+  int64_t prefix_hit_tokens_ = 0;
 };
 
 }  // namespace octet

@@ -34,6 +34,10 @@ class Sequence {
   // When the request was submitted (for queue time and latency metrics).
   std::chrono::steady_clock::time_point arrival() const { return arrival_; }
   void set_arrival(std::chrono::steady_clock::time_point t) { arrival_ = t; }
+  // When the caller stops waiting: past it, the engine ends the request with DEADLINE_EXCEEDED and frees its
+  // memory (time_point::max() = no deadline).
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  void set_deadline(std::chrono::steady_clock::time_point t) { deadline_ = t; }
   const std::string& request_id() const { return request_id_; }
   const SamplingParams& sampling() const { return sampling_; }
   std::mt19937_64& rng() { return rng_; }
@@ -57,6 +61,10 @@ class Sequence {
     return (num_tokens + block_size - 1) / block_size;
   }
 
+  // Prefix-cache chain hashes of its leading full blocks (BlockManager), in order; at most one a block it holds.
+  std::vector<uint64_t>& block_hashes() { return block_hashes_; }
+  const std::vector<uint64_t>& block_hashes() const { return block_hashes_; }
+
   // Recurrent-state slot of a hybrid model's sequence while it runs; -1 when it holds none.
   int32_t state_slot() const { return state_slot_; }
   void set_state_slot(int32_t slot) { state_slot_ = slot; }
@@ -74,11 +82,13 @@ class Sequence {
   int32_t num_prompt_tokens_;
   int32_t num_cached_tokens_ = 0;
   std::vector<int32_t> block_table_;
+  std::vector<uint64_t> block_hashes_;
   int32_t state_slot_ = -1;
   SequenceStatus status_ = SequenceStatus::kWaiting;
   SamplingParams sampling_;
   std::mt19937_64 rng_;
   std::chrono::steady_clock::time_point arrival_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   int32_t priority_ = 0;
 };
 

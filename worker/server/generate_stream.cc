@@ -96,9 +96,9 @@ void GenerateStream::State::Deliver(GenerationOutput output) {
     const FinishReason finish = output.finish_reason;
     if (finish == FinishReason::kError) {
       final_queued_ = true;
-      const grpc::StatusCode code = output.status.code() == absl::StatusCode::kResourceExhausted
-                                        ? grpc::StatusCode::RESOURCE_EXHAUSTED
-                                        : grpc::StatusCode::INTERNAL;
+      // absl and gRPC share status codes; an error without one is the worker's own failure.
+      const grpc::StatusCode code = output.status.ok() ? grpc::StatusCode::INTERNAL
+                                                       : static_cast<grpc::StatusCode>(output.status.code());
       final_status_ = grpc::Status(code, std::string(output.status.message()));
     } else if (finish == FinishReason::kCancelled) {
       final_queued_ = true;

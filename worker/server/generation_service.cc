@@ -1,6 +1,8 @@
 #include "worker/server/generation_service.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "worker/server/generate_stream.h"
@@ -25,8 +27,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc::CallbackServerContext* context,
                                                                             const v1::GenerateRequest* request) {
-  if (!model_.ready.load()) return new RejectedStream(kNotReady);
-  if (model_.draining.load()) return new RejectedStream(kDraining);
+  const auto reject = [this](const grpc::Status& status) {
+    if (model_.observer != nullptr) model_.observer->OnRejected(static_cast<absl::StatusCode>(status.error_code()));
+    return new RejectedStream(status);
+  };
+  if (!model_.ready.load()) return reject(kNotReady);
+  if (model_.draining.load()) return reject(kDraining);
   EngineRequest r;
   r.request_id = request->request_id().empty() ? NewRequestId() : request->request_id();
   bool from_text = false;
@@ -34,7 +40,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc
     case v1::GenerateRequest::kPrompt:
       from_text = true;
       if (request->prompt().empty()) {
-        return new RejectedStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "`prompt` must not be empty"));
+        return reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "`prompt` must not be empty"));
       }
       r.prompt_token_ids = model_.tokenizer->Encode(request->prompt());
       break;
@@ -42,17 +48,25 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc
       r.prompt_token_ids.assign(request->prompt_token_ids().ids().begin(), request->prompt_token_ids().ids().end());
       break;
     default:
-      return new RejectedStream(
+      return reject(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one of `prompt` or `prompt_token_ids` is required"));
   }
   if (absl::Status s = ValidatePrompt(r.prompt_token_ids, from_text, model_.limits); !s.ok()) {
-    return new RejectedStream(ToGrpcStatus(s));
+    return reject(ToGrpcStatus(s));
   }
   absl::StatusOr<SamplingParams> sampling =
       ValidateSampling(request->sampling(), static_cast<int32_t>(r.prompt_token_ids.size()), model_.limits);
-  if (!sampling.ok()) return new RejectedStream(ToGrpcStatus(sampling.status()));
+  if (!sampling.ok()) return reject(ToGrpcStatus(sampling.status()));
   r.sampling = *std::move(sampling);
   r.priority = request->priority();
+  // The caller's gRPC deadline, on the engine's clock: the engine ends the request there even if it never ran.
+  // (No deadline, or one more than a year away, is none: it could overflow the clock arithmetic.)
+  if (const auto deadline = context->deadline(); deadline != std::chrono::system_clock::time_point::max()) {
+    const auto left = std::max(deadline - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero());
+    if (left < std::chrono::hours(24 * 365)) {
+      r.deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+    }
+  }
   return new GenerateStream(*model_.engine, *model_.tokenizer, std::move(r));
 }
 

@@ -21,6 +21,8 @@ struct ServedModel {
   Engine* engine = nullptr;
   RequestLimits limits;
   v1::ModelInfo info;
+  // Where refused requests are counted (metrics); null when the worker has no metrics.
+  EngineObserver* observer = nullptr;
 };
 
 }  // namespace octet

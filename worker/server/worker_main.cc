@@ -40,6 +40,9 @@ ABSL_FLAG(std::string, device, "auto",
 ABSL_FLAG(int32_t, max_queued_requests, 1024,
           "Requests waiting for a place in the batch, at most; beyond it a request fails at once with "
           "RESOURCE_EXHAUSTED (0 = no bound)");
+ABSL_FLAG(bool, enable_prefix_caching, true,
+          "Reuse the KV cache of prompt prefixes seen before (full blocks, evicted least recently used first). "
+          "Attention-only models; a hybrid model (Qwen3.5) always serves without it");
 ABSL_FLAG(double, drain_timeout, 30.0,
           "On SIGTERM or Drain: seconds to let accepted requests finish before the rest are cancelled");
 ABSL_FLAG(int32_t, metrics_port, 0, "Port of the Prometheus endpoint /metrics on --host (0 = none)");
@@ -127,6 +130,7 @@ int Run() {
   options.enforce_eager = absl::GetFlag(FLAGS_enforce_eager);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  options.enable_prefix_caching = absl::GetFlag(FLAGS_enable_prefix_caching);
   options.metrics_host = absl::GetFlag(FLAGS_host);
   options.metrics_vllm_compat = absl::GetFlag(FLAGS_metrics_compat) == "vllm";
   options.cuda_graph_max_context = absl::GetFlag(FLAGS_cuda_graph_max_context);

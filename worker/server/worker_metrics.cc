@@ -21,6 +21,9 @@ const Histogram::BucketBoundaries& LatencyBuckets() {
   return buckets;
 }
 
+// gRPC's name of a status code (absl and gRPC share codes and names): OK, CANCELLED, DEADLINE_EXCEEDED, ...
+std::string StatusLabel(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
 const char* FinishReasonLabel(FinishReason r) {
   switch (r) {
     case FinishReason::kStop:
@@ -123,10 +126,38 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
                        .Help("Wall time of an engine step")
                        .Register(r)
                        .Add({}, LatencyBuckets());
-  requests_ = &BuildCounter().Name("octet_requests_total").Help("Requests ended, by finish reason").Register(r);
-  for (FinishReason reason :
-       {FinishReason::kStop, FinishReason::kLength, FinishReason::kCancelled, FinishReason::kError}) {
-    requests_->Add({{"finish_reason", FinishReasonLabel(reason)}});  // present at 0 before the first one
+  blocks_cached_ = &BuildGauge()
+                        .Name("octet_kv_cache_cached_blocks")
+                        .Help("Free KV cache blocks still holding a cached prefix (reusable until evicted)")
+                        .Register(r)
+                        .Add({});
+  prefix_queries_ = &BuildCounter()
+                         .Name("octet_prefix_cache_queries_total")
+                         .Help("Tokens looked up in the prefix cache (prompts of admitted requests)")
+                         .Register(r)
+                         .Add({});
+  prefix_hits_ = &BuildCounter()
+                      .Name("octet_prefix_cache_hits_total")
+                      .Help("Tokens found in the prefix cache (their KV reused, not computed)")
+                      .Register(r)
+                      .Add({});
+  requests_ = &BuildCounter()
+                   .Name("octet_requests_total")
+                   .Help("Requests accepted and ended, by finish reason and gRPC status")
+                   .Register(r);
+  // Present at 0 before the first one.
+  requests_->Add({{"finish_reason", "stop"}, {"status", "OK"}});
+  requests_->Add({{"finish_reason", "length"}, {"status", "OK"}});
+  requests_->Add({{"finish_reason", "cancelled"}, {"status", "CANCELLED"}});
+  requests_->Add({{"finish_reason", "error"}, {"status", "DEADLINE_EXCEEDED"}});
+  requests_->Add({{"finish_reason", "error"}, {"status", "INTERNAL"}});
+  rejected_ = &BuildCounter()
+                   .Name("octet_requests_rejected_total")
+                   .Help("Requests refused before they were queued, by gRPC status")
+                   .Register(r);
+  for (absl::StatusCode code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kResourceExhausted,
+                                absl::StatusCode::kUnavailable}) {
+    rejected_->Add({{"status", StatusLabel(code)}});
   }
   BuildGauge()
       .Name("octet_model_info")
@@ -138,7 +169,8 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
             {"kv_cache_dtype", info.kv_cache_dtype},
             {"compute_dtype", info.compute_dtype},
             {"backend", info.backend},
-            {"tensor_parallel_size", std::to_string(info.tensor_parallel_size)}})
+            {"tensor_parallel_size", std::to_string(info.tensor_parallel_size)},
+            {"prefix_caching", info.prefix_caching ? "true" : "false"}})
       .Set(1);
   if (info.vllm_compat) {
     const prometheus::Labels model = {{"model_name", info.model_name}};
@@ -151,6 +183,21 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
                        .Help("KV cache usage, 0 to 1 (vLLM name)")
                        .Register(r)
                        .Add(model);
+    vllm_prefix_queries_ = &BuildCounter()
+                                .Name("vllm:prefix_cache_queries_total")
+                                .Help("Prefix cache queries, in tokens (vLLM name)")
+                                .Register(r)
+                                .Add(model);
+    vllm_prefix_hits_ = &BuildCounter()
+                             .Name("vllm:prefix_cache_hits_total")
+                             .Help("Prefix cache hits, in tokens (vLLM name)")
+                             .Register(r)
+                             .Add(model);
+    vllm_preemptions_ = &BuildCounter()
+                             .Name("vllm:num_preemptions_total")
+                             .Help("Preemptions (vLLM name)")
+                             .Register(r)
+                             .Add(model);
     BuildGauge()
         .Name("vllm:cache_config_info")
         .Help("KV cache configuration (vLLM name; value 1)")
@@ -200,9 +247,14 @@ void WorkerMetrics::OnNextToken(double seconds) {
   ++window_tokens_;
 }
 
-void WorkerMetrics::OnFinish(FinishReason reason, int32_t prompt_tokens, int32_t completion_tokens, double seconds) {
+void WorkerMetrics::OnFinish(FinishReason reason, absl::StatusCode status, int32_t prompt_tokens,
+                             int32_t completion_tokens, double seconds) {
   e2e_->Observe(seconds);
-  requests_->Add({{"finish_reason", FinishReasonLabel(reason)}}).Increment();
+  requests_->Add({{"finish_reason", FinishReasonLabel(reason)}, {"status", StatusLabel(status)}}).Increment();
+}
+
+void WorkerMetrics::OnRejected(absl::StatusCode status) {
+  rejected_->Add({{"status", StatusLabel(status)}}).Increment();  // Family::Add and Counter are thread-safe
 }
 
 void WorkerMetrics::OnSnapshot(const EngineSnapshot& s) {
@@ -213,9 +265,22 @@ void WorkerMetrics::OnSnapshot(const EngineSnapshot& s) {
   blocks_total_->Set(s.num_total_blocks);
   blocks_used_->Set(used);
   usage_ratio_->Set(usage);
-  if (s.num_preemptions > preemptions_seen_) {
-    preemptions_->Increment(static_cast<double>(s.num_preemptions - preemptions_seen_));
-    preemptions_seen_ = s.num_preemptions;
+  blocks_cached_->Set(s.num_cached_free_blocks);
+  const auto delta = [](int64_t now, int64_t& seen) {  // counters from the engine's running totals
+    const double d = static_cast<double>(now - seen);
+    seen = now;
+    return d;
+  };
+  const double preempted = delta(s.num_preemptions, preemptions_seen_);
+  const double queried = delta(s.prefix_query_tokens, prefix_queries_seen_);
+  const double hit = delta(s.prefix_hit_tokens, prefix_hits_seen_);
+  preemptions_->Increment(preempted);
+  prefix_queries_->Increment(queried);
+  prefix_hits_->Increment(hit);
+  if (vllm_preemptions_) {
+    vllm_preemptions_->Increment(preempted);
+    vllm_prefix_queries_->Increment(queried);
+    vllm_prefix_hits_->Increment(hit);
   }
   if (vllm_running_) {
     vllm_running_->Set(s.num_running);

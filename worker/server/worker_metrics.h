@@ -28,6 +28,7 @@ struct WorkerMetricsInfo {
   std::string backend;
   int32_t tensor_parallel_size = 1;
   int32_t block_size = 16;
+  bool prefix_caching = false;
   bool vllm_compat = false;
   MemoryPlan memory;
   // The device's free and total memory (zeros on the CPU); sampled at most once a second.
@@ -46,7 +47,9 @@ class WorkerMetrics final : public EngineObserver {
   void OnScheduled(double queue_seconds) override;
   void OnFirstToken(double seconds) override;
   void OnNextToken(double seconds) override;
-  void OnFinish(FinishReason reason, int32_t prompt_tokens, int32_t completion_tokens, double seconds) override;
+  void OnFinish(FinishReason reason, absl::StatusCode status, int32_t prompt_tokens, int32_t completion_tokens,
+                double seconds) override;
+  void OnRejected(absl::StatusCode status) override;  // thread-safe
   void OnSnapshot(const EngineSnapshot& snapshot) override;
 
  private:
@@ -73,13 +76,22 @@ class WorkerMetrics final : public EngineObserver {
   prometheus::Histogram* queue_;
   prometheus::Histogram* batch_size_;
   prometheus::Histogram* step_seconds_;
+  prometheus::Gauge* blocks_cached_;
+  prometheus::Counter* prefix_queries_;
+  prometheus::Counter* prefix_hits_;
   prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* rejected_;
   // vLLM-named gauges (null unless vllm_compat).
   prometheus::Gauge* vllm_running_ = nullptr;
   prometheus::Gauge* vllm_waiting_ = nullptr;
   prometheus::Gauge* vllm_usage_ = nullptr;
+  prometheus::Counter* vllm_prefix_queries_ = nullptr;
+  prometheus::Counter* vllm_prefix_hits_ = nullptr;
+  prometheus::Counter* vllm_preemptions_ = nullptr;
 
   int64_t preemptions_seen_ = 0;                          // engine thread only
+  int64_t prefix_queries_seen_ = 0;                       // engine thread only
+  int64_t prefix_hits_seen_ = 0;                          // engine thread only
   std::chrono::steady_clock::time_point memory_sampled_;  // engine thread only
   // Generated tokens over the last window, for the throughput gauge (engine thread only).
   std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();

@@ -142,6 +142,12 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   engine_config.num_state_slots = num_state_slots;
   engine_config.eos_token_ids = config.eos_token_ids;
   engine_config.max_queued_requests = options.max_queued_requests;
+  engine_config.enable_prefix_caching = options.enable_prefix_caching && num_state_slots == 0;
+  if (options.enable_prefix_caching && num_state_slots > 0) {
+    OCTET_LOG(INFO, "worker") << "prefix caching is off for this hybrid model: its " << spec.num_recurrent_layers
+                              << " recurrent layers keep one running state per sequence, not one per KV block, so a "
+                                 "cached prefix could not resume them";
+  }
   rt->engine_ = std::make_unique<Engine>(engine_config, *rt->runner_, *rt->tokenizer_);
 
   rt->limits_.vocab_size = model.vocab_size();
@@ -161,6 +167,7 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
   info.set_kv_cache_dtype(std::string(DTypeName(options.kv_cache_dtype)));
   info.set_vocab_size(model.vocab_size());
   info.set_backend(std::string(rt->backend_->name()));
+  info.set_prefix_caching(engine_config.enable_prefix_caching);
   *info.mutable_memory() = plan.ToProto();
 
   if (options.metrics_port > 0) {
@@ -172,6 +179,7 @@ absl::StatusOr<std::unique_ptr<WorkerRuntime>> WorkerRuntime::Create(const Worke
     mi.compute_dtype = info.compute_dtype();
     mi.backend = info.backend();
     mi.block_size = bs;
+    mi.prefix_caching = engine_config.enable_prefix_caching;
     mi.vllm_compat = options.metrics_vllm_compat;
     mi.memory = plan;
     Backend* backend = rt->backend_.get();
@@ -220,6 +228,7 @@ void WorkerRuntime::Publish(ServedModel& served) const {
   served.engine = engine_.get();
   served.limits = limits_;
   served.info = info_;
+  served.observer = metrics_.get();
   served.ready.store(true);
 }
 

@@ -31,6 +31,8 @@ struct WorkerOptions {
   bool enforce_eager = false;             // no CUDA graphs for decode steps
   int32_t cuda_graph_max_context = 8192;  // decode steps with longer contexts run eagerly
   int32_t cuda_graph_max_batch = 32;      // decode steps of more sequences run eagerly
+  // Reuse cached prompt prefixes' KV blocks; attention-only models only (a hybrid model serves without).
+  bool enable_prefix_caching = true;
   int32_t max_queued_requests = 1024;  // waiting requests beyond which new ones get RESOURCE_EXHAUSTED (0 = no bound)
   int32_t metrics_port = 0;            // Prometheus /metrics (0 = none)
   std::string metrics_host = "0.0.0.0";

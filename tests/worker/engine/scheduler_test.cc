@@ -529,5 +529,41 @@ TEST(SchedulerTest, MixedWorkloadUnderPressureCompletesAndReturnsAllBlocks) {
   EXPECT_EQ(bm.num_free_blocks(), 12);
 }
 
+TEST(SchedulerTest, ACachedPrefixIsSkippedAndGivenBackWhenTheRestDoesNotFit) {
+  BlockManager bm(/*num_blocks=*/3, /*block_size=*/4, /*enable_prefix_caching=*/true);
+  Scheduler scheduler({.max_num_seqs = 4, .max_num_batched_tokens = 64}, bm);
+  auto a = MakeSequence(1, 8);
+  scheduler.Add(a.get());
+  std::vector<ScheduledSequence> batch = scheduler.Schedule();
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].num_new_tokens, 8);
+  CompleteStep(batch);
+  bm.CacheFullBlocks(*a);
+  scheduler.Finish(a.get());
+  ASSERT_EQ(bm.num_cached_free_blocks(), 2);
+
+  // Same 8 tokens then 12 more: 2 blocks found, 3 more needed, 1 free. It waits, holding nothing.
+  auto b = MakeSequence(2, 20);
+  scheduler.Add(b.get());
+  EXPECT_TRUE(scheduler.Schedule().empty());
+  EXPECT_TRUE(b->block_table().empty());
+  EXPECT_EQ(b->num_cached_tokens(), 0);
+  EXPECT_EQ(bm.num_free_blocks(), 3);
+  EXPECT_EQ(bm.num_cached_free_blocks(), 2);
+  EXPECT_EQ(scheduler.prefix_query_tokens(), 8);  // only admitted sequences count
+  scheduler.Finish(b.get());
+
+  // With room for the rest, it computes only what follows the cached prefix.
+  auto c = MakeSequence(3, 11);
+  scheduler.Add(c.get());
+  batch = scheduler.Schedule();
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].num_new_tokens, 3);
+  EXPECT_EQ(c->num_cached_tokens(), 8);
+  EXPECT_EQ(scheduler.prefix_query_tokens(), 8 + 11);
+  EXPECT_EQ(scheduler.prefix_hit_tokens(), 8);
+  ExpectBatchConsistent(batch, bm);
+}
+
 }  // namespace
 }  // namespace octet
