@@ -33,6 +33,9 @@ class RouterServer {
 
   // The bound port (the chosen one when RouterOptions::port was 0).
   int port() const { return port_; }
+  // A channel into this server without a socket, for the router's other front ends (HTTP): calls through it get
+  // the same routing, failover and health rules as those on the port.
+  std::shared_ptr<grpc::Channel> InProcessChannel() const { return server_->InProcessChannel(grpc::ChannelArguments()); }
   // Reports NOT_SERVING, stops taking calls, lets running calls finish for up to `grace` and then cancels them
   // (and with them their worker calls), and finally stops the health watcher. Call once, from one thread.
   void Shutdown(absl::Duration grace);
