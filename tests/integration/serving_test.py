@@ -166,6 +166,7 @@ def test_cancel_mid_stream_frees_kv_blocks(cluster, stubs):
     assert busy.num_running == 1 and busy.num_free_kv_blocks < total
     assert 0 < busy.kv_cache_usage <= 1
     assert busy.num_tokens_in_flight > 0 and busy.num_unfinished == 1 and not busy.draining
+    assert busy.kv_capacity_tokens >= total * 16 and busy.kv_capacity_tokens % total == 0
     call.cancel()
     harness.wait_until(lambda: (lambda l: l.num_running == 0 and l.num_free_kv_blocks == total)(load()),
                        timeout=2, what="KV blocks freed after cancel")

@@ -24,6 +24,9 @@ grpc::ServerUnaryReactor* WorkerControlService::GetLoad(grpc::CallbackServerCont
   const int32_t total = model_.engine->num_kv_blocks();
   response->set_kv_cache_usage(total > 0 ? static_cast<float>(total - stats.num_free_blocks.load()) / total : 0.0f);
   response->set_num_tokens_in_flight(stats.num_tokens_in_flight.load());
+  response->set_kv_capacity_tokens(int64_t{total} * model_.engine->config().block_size);
+  response->set_prefix_cache_query_tokens(stats.prefix_query_tokens.load());
+  response->set_prefix_cache_hit_tokens(stats.prefix_hit_tokens.load());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
