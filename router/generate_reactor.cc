@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "base/log.h"
 
 namespace octet::router {
@@ -55,32 +56,58 @@ class GenerateReactor::WorkerCall final : public grpc::ClientReadReactor<v1::Gen
 
 GenerateReactor::GenerateReactor(Forwarding forwarding, grpc::CallbackServerContext* context,
                                  const v1::GenerateRequest* request)
-    : forwarding_(forwarding), context_(context), request_(*request) {
-  forwarding_.inflight->Begin();
+    : forwarding_(forwarding),
+      context_(context),
+      request_(*request),
+      route_(DescribeRequest(*request, forwarding.prefix_tokens)) {
+  admitted_ = forwarding_.inflight->TryBegin(forwarding_.max_inflight);
   WorkerCall* start = nullptr;
   std::optional<grpc::Status> finish;
   {
     absl::MutexLock lock(&mu_);
-    start = StartAttemptLocked();
+    if (!admitted_) {
+      if (forwarding_.observer) forwarding_.observer->OnRejected();
+      final_status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                   "the router is at its bound of " + std::to_string(forwarding_.max_inflight) +
+                                       " requests in flight (--max-inflight-requests)");
+    } else {
+      start = StartAttemptLocked();
+    }
     if (start == nullptr) {
       finish_called_ = true;
-      finish = *final_status_;
+      finish = EndWithLocked(*final_status_);
     }
   }
   if (start != nullptr) start->Start(forwarding_.pool->stub(start->worker), request_);
   if (finish) Finish(*finish);
 }
 
-GenerateReactor::~GenerateReactor() { forwarding_.inflight->End(); }
+GenerateReactor::~GenerateReactor() {
+  if (forwarding_.observer) {
+    absl::MutexLock lock(&mu_);  // nothing else runs any more; the lock only documents the guarded reads
+    const std::string worker = tried_workers_.empty() ? "" : forwarding_.pool->address(tried_workers_.back());
+    forwarding_.observer->OnRequestEnd(
+        worker, end_code_, std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival_).count(),
+        failed_after_first_message_);
+  }
+  if (admitted_) forwarding_.inflight->End();
+}
+
+grpc::Status GenerateReactor::EndWithLocked(grpc::Status status) {
+  end_code_ = status.error_code();
+  return status;
+}
 
 GenerateReactor::WorkerCall* GenerateReactor::StartAttemptLocked() {
-  absl::StatusOr<size_t> worker = PickWorker(*forwarding_.pool, *forwarding_.policy, tried_workers_);
+  absl::StatusOr<size_t> worker = PickWorker(*forwarding_.pool, *forwarding_.policy, route_, tried_workers_);
   if (!worker.ok()) {
     final_status_ = ToGrpcStatus(worker.status());
     return nullptr;
   }
   OCTET_LOG(DEBUG, "router") << RequestLabel(request_) << " -> worker " << forwarding_.pool->address(*worker);
   tried_workers_.push_back(*worker);
+  forwarding_.pool->OnCallStart(*worker, route_.estimated_tokens);
+  if (forwarding_.observer) forwarding_.observer->OnRouted(forwarding_.policy->name(), forwarding_.pool->address(*worker));
   calls_.push_back(std::make_unique<WorkerCall>(this, *worker, context_->deadline()));
   current_ = calls_.back().get();
   ++running_calls_;
@@ -125,6 +152,10 @@ void GenerateReactor::OnWorkerReadDone(WorkerCall* call, bool ok) {
     if (!ok) {
       call->ended = true;
     } else if (!AbandonedLocked(call)) {
+      if (!received_any_ && forwarding_.observer) {
+        forwarding_.observer->OnFirstMessage(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival_).count());
+      }
       received_any_ = true;
       queue_.push_back(std::move(call->message));
       call->message.Clear();
@@ -149,24 +180,40 @@ void GenerateReactor::OnWorkerDone(WorkerCall* call, const grpc::Status& status)
     absl::MutexLock lock(&mu_);
     call->done = true;
     --running_calls_;
+    const CallOutcome outcome = ClassifyCall(status, cancelled_);
+    forwarding_.pool->OnCallEnd(call->worker, route_.estimated_tokens, outcome);
     if (!AbandonedLocked(call)) {
       if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
         forwarding_.pool->ReportUnavailable(call->worker, status.error_message());
       }
-      if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !received_any_ &&
-          static_cast<int>(calls_.size()) < kMaxAttempts) {
+      const std::string& address = forwarding_.pool->address(call->worker);
+      if (RetryElsewhere(outcome) && !received_any_ && static_cast<int>(calls_.size()) < forwarding_.max_attempts) {
         retry = StartAttemptLocked();
-        OCTET_LOG(WARNING, "router") << RequestLabel(request_) << ": worker " << forwarding_.pool->address(call->worker)
-                                     << " failed before its first message (" << status.error_message() << "); "
+        OCTET_LOG(WARNING, "router") << RequestLabel(request_) << ": worker " << address
+                                     << " failed before its first message ("
+                                     << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
+                                     << ": " << status.error_message() << "); "
                                      << (retry != nullptr ? "retrying on " + forwarding_.pool->address(retry->worker)
                                                           : std::string("no other healthy worker to retry on"));
-        if (retry == nullptr) final_status_ = status;  // the worker's error says more than "no other worker"
+        if (retry == nullptr) {
+          final_status_ = status;  // the worker's error says more than "no other worker"
+        } else if (forwarding_.observer) {
+          forwarding_.observer->OnRetry(status.error_code());
+        }
+      } else if (RetryElsewhere(outcome) && received_any_) {
+        // The client has part of a response that no other worker can continue.
+        failed_after_first_message_ = true;
+        final_status_ = grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            "worker " + address + " failed after the response had started (" +
+                absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) + ": " +
+                status.error_message() + "); the messages before this status are what it produced");
       } else {
         final_status_ = status;
       }
       if (final_status_ && !writing_) {
         finish_called_ = true;
-        finish = *final_status_;
+        finish = EndWithLocked(*final_status_);
       }
     }
     delete_self = client_done_ && running_calls_ == 0;
@@ -195,14 +242,14 @@ void GenerateReactor::OnWriteDone(bool ok) {
     if (cancelled_) {
       if (!finish_called_) {
         finish_called_ = true;
-        finish = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call");
+        finish = EndWithLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call"));
       }
     } else if (NextWriteLocked()) {
       start_write = true;
       start_read = ResumeReadLocked();
     } else if (final_status_) {
       finish_called_ = true;
-      finish = *final_status_;
+      finish = EndWithLocked(*final_status_);
     } else {
       start_read = ResumeReadLocked();
     }
@@ -226,7 +273,7 @@ void GenerateReactor::OnCancel() {
     // With a write in flight, OnWriteDone finishes the call.
     if (!finish_called_ && !writing_) {
       finish_called_ = true;
-      finish = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call");
+      finish = EndWithLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call"));
     }
     if (call != nullptr) remove_hold = TakeHoldLocked(call);
   }

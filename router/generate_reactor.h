@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -20,8 +21,11 @@ namespace octet::router {
 // kMaxQueuedMessages wait for a slow client, so the worker's flow control pushes back instead of router memory.
 //
 // Failure rules: the client's deadline is the worker call's deadline; a client cancel cancels the worker call;
-// a worker's status (error or OK) ends the client's call once the queued messages are written; a worker that
-// fails with UNAVAILABLE before sending anything is marked unhealthy and the request is retried once elsewhere.
+// a worker's status (error or OK) ends the client's call once the queued messages are written. A worker that fails
+// (or is full) before sending anything gets the request retried on another worker, up to max_attempts in all,
+// invisibly to the client; one that fails after its response started ends the client's call with UNAVAILABLE
+// after what was produced. Client errors (a bad request, the client's deadline, its cancel) are passed on as they
+// are and never count against a worker. A request over the router's in-flight bound gets RESOURCE_EXHAUSTED.
 //
 // Threading: reactions of the client call and of the worker calls run on gRPC threads, possibly concurrently.
 // Every decision is taken under mu_; the gRPC operations it implies are started after mu_ is released. The
@@ -44,6 +48,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // Creates the call to a worker picked by the policy and makes it current_; the caller starts it after releasing
   // mu_. nullptr (and final_status_ set) when no worker is left to try.
   WorkerCall* StartAttemptLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the status the client call ends with (for metrics) and returns it.
+  grpc::Status EndWithLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reactions of a WorkerCall.
   void OnWorkerReadDone(WorkerCall* call, bool ok);
   void OnWorkerDone(WorkerCall* call, const grpc::Status& status);
@@ -61,6 +67,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   const Forwarding forwarding_;
   grpc::CallbackServerContext* const context_;
   const v1::GenerateRequest request_;  // a copy: a retry may start after the client's request buffer is gone
+  const RouteRequest route_;
+  const std::chrono::steady_clock::time_point arrival_ = std::chrono::steady_clock::now();
+  bool admitted_ = false;  // counted in forwarding_.inflight
 
   absl::Mutex mu_;
   // Every worker call of this request, oldest first; they live until the reactor is deleted.
@@ -78,6 +87,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;                    // OnCancel, or a write failed
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   bool client_done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone seen
+  grpc::StatusCode end_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
+  bool failed_after_first_message_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace octet::router

@@ -1,4 +1,5 @@
-// Counts the router's calls that are still running (reactors not yet deleted), so shutdown can wait for them.
+// Counts the router's calls that are still running (reactors not yet deleted), so shutdown can wait for them and
+// admission can bound them.
 #pragma once
 
 #include "absl/synchronization/mutex.h"
@@ -12,9 +13,20 @@ class InflightCalls {
     absl::MutexLock lock(&mu_);
     ++count_;
   }
+  // Begin, unless `limit` (> 0) calls are already running.
+  bool TryBegin(int limit) {
+    absl::MutexLock lock(&mu_);
+    if (limit > 0 && count_ >= limit) return false;
+    ++count_;
+    return true;
+  }
   void End() {
     absl::MutexLock lock(&mu_);
     --count_;
+  }
+  int count() {
+    absl::MutexLock lock(&mu_);
+    return count_;
   }
   // True when the count reached zero within `timeout`.
   bool WaitForZero(absl::Duration timeout) {

@@ -28,14 +28,26 @@ std::string HostPort(const std::string& host, int port) {
 RouterServer::RouterServer(RouterOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions options) {
-  if (options.workers.empty()) return absl::InvalidArgumentError("the router needs at least one worker");
+  if (options.workers.empty() && options.pool.dns_target.empty()) {
+    return absl::InvalidArgumentError("the router needs workers: --workers or --workers-dns");
+  }
+  if (options.max_attempts < 1) return absl::InvalidArgumentError("--max-attempts must be at least 1");
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " must be in [0, 65535]"));
   }
   std::unique_ptr<RouterServer> router(new RouterServer(std::move(options)));
   RouterServer* r = router.get();
   r->pool_ = std::make_unique<WorkerPool>(r->options_.workers, r->options_.pool);
-  r->service_ = std::make_unique<GenerationService>(Forwarding{r->pool_.get(), &r->policy_, &r->inflight_});
+  absl::StatusOr<std::unique_ptr<RoutingPolicy>> policy = MakeRoutingPolicy(r->options_.policy, *r->pool_);
+  if (!policy.ok()) return policy.status();
+  r->policy_ = *std::move(policy);
+  r->service_ = std::make_unique<GenerationService>(Forwarding{.pool = r->pool_.get(),
+                                                               .policy = r->policy_.get(),
+                                                               .inflight = &r->inflight_,
+                                                               .observer = r->options_.observer,
+                                                               .max_attempts = r->options_.max_attempts,
+                                                               .max_inflight = r->options_.max_inflight,
+                                                               .prefix_tokens = r->options_.prefix_tokens});
 
   // The first round of health checks runs before the server starts, so the first calls already see healthy workers.
   r->pool_->Start([r](size_t num_healthy) { r->OnHealthChange(num_healthy); });
@@ -58,7 +70,8 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     r->ApplyServingLocked();
   }
   OCTET_LOG(INFO, "router") << "serving on " << HostPort(r->options_.host, r->port_) << " with "
-                            << r->pool_->NumHealthy() << " of " << r->pool_->size() << " workers healthy";
+                            << r->pool_->NumHealthy() << " of " << r->pool_->NumListed() << " workers healthy ("
+                            << r->policy_->name() << " routing)";
   return router;
 }
 

@@ -20,8 +20,13 @@ namespace octet::router {
 struct RouterOptions {
   std::string host = "0.0.0.0";  // address to bind; "0.0.0.0" or "[::]" for all interfaces
   int port = 0;                  // 0 picks a free port (see RouterServer::port())
-  std::vector<std::string> workers;
+  std::vector<std::string> workers;  // static workers; pool.dns_target adds resolved ones
   WorkerPoolOptions pool;
+  std::string policy = "least-load";  // MakeRoutingPolicy
+  int max_attempts = 3;               // per request, before its first response message
+  int max_inflight = 4096;            // requests at once; more get RESOURCE_EXHAUSTED (0 = no bound)
+  int prefix_tokens = 128;            // prompt tokens that key prefix-affinity
+  RouterObserver* observer = nullptr;  // metrics; not owned, must outlive the server
 };
 
 class RouterServer {
@@ -31,6 +36,8 @@ class RouterServer {
   static absl::StatusOr<std::unique_ptr<RouterServer>> Start(RouterOptions options);
   ~RouterServer();  // Shutdown(absl::ZeroDuration()) unless already shut down
 
+  const WorkerPool& pool() const { return *pool_; }
+  int num_inflight() { return inflight_.count(); }
   // The bound port (the chosen one when RouterOptions::port was 0).
   int port() const { return port_; }
   // A channel into this server without a socket, for the router's other front ends (HTTP): calls through it get
@@ -47,7 +54,7 @@ class RouterServer {
 
   const RouterOptions options_;
   std::unique_ptr<WorkerPool> pool_;
-  RoundRobinPolicy policy_;
+  std::unique_ptr<RoutingPolicy> policy_;
   InflightCalls inflight_;
   std::unique_ptr<GenerationService> service_;
   std::unique_ptr<grpc::Server> server_;

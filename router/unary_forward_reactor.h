@@ -17,7 +17,8 @@
 namespace octet::router {
 
 // Same rules as Generate: the client's deadline and cancellation reach the worker call, the worker's status is
-// the client's status, and UNAVAILABLE (the worker is down or says so) is retried once on another worker.
+// the client's status, and a worker failure (down, broken or full) is retried on another worker, up to
+// max_attempts in all. Client errors pass through and never count against a worker.
 // Deletes itself when the client call is done and no worker call is running.
 template <typename Request, typename Response>
 class UnaryForwardReactor final : public grpc::ServerUnaryReactor {
@@ -34,7 +35,7 @@ class UnaryForwardReactor final : public grpc::ServerUnaryReactor {
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
-      absl::StatusOr<size_t> picked = PickWorker(*forwarding_.pool, *forwarding_.policy);
+      absl::StatusOr<size_t> picked = PickWorker(*forwarding_.pool, *forwarding_.policy, RouteRequest{});
       if (picked.ok()) {
         worker = NewAttemptLocked(*picked);
       } else {
@@ -74,6 +75,7 @@ class UnaryForwardReactor final : public grpc::ServerUnaryReactor {
     attempts_.push_back(std::move(context));
     tried_workers_.push_back(worker);
     call_running_ = true;
+    forwarding_.pool->OnCallStart(worker, /*estimated_tokens=*/0);
     return worker;
   }
 
@@ -92,16 +94,20 @@ class UnaryForwardReactor final : public grpc::ServerUnaryReactor {
     {
       absl::MutexLock lock(&mu_);
       call_running_ = false;
-      if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !cancelled_) {
+      const CallOutcome outcome = ClassifyCall(status, cancelled_);
+      forwarding_.pool->OnCallEnd(worker, /*estimated_tokens=*/0, outcome);
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
         forwarding_.pool->ReportUnavailable(worker, status.error_message());
-        if (static_cast<int>(attempts_.size()) < kMaxAttempts) {
-          absl::StatusOr<size_t> next = PickWorker(*forwarding_.pool, *forwarding_.policy, tried_workers_);
-          if (next.ok()) {
-            OCTET_LOG(WARNING, "router") << "worker " << forwarding_.pool->address(worker) << " is unavailable ("
-                                         << status.error_message() << "); retrying on "
-                                         << forwarding_.pool->address(*next);
-            retry = NewAttemptLocked(*next);
-          }
+      }
+      if (RetryElsewhere(outcome) && !cancelled_ && static_cast<int>(attempts_.size()) < forwarding_.max_attempts) {
+        absl::StatusOr<size_t> next =
+            PickWorker(*forwarding_.pool, *forwarding_.policy, RouteRequest{}, tried_workers_);
+        if (next.ok()) {
+          OCTET_LOG(WARNING, "router") << "worker " << forwarding_.pool->address(worker) << " failed ("
+                                       << status.error_message() << "); retrying on "
+                                       << forwarding_.pool->address(*next);
+          if (forwarding_.observer) forwarding_.observer->OnRetry(status.error_code());
+          retry = NewAttemptLocked(*next);
         }
       }
     }

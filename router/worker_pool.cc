@@ -1,7 +1,11 @@
 #include "router/worker_pool.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <utility>
@@ -60,7 +64,47 @@ std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> ResolveWorkerAddresses(std::string_view name_port) {
+  const size_t colon = name_port.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == name_port.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("--workers-dns: '", std::string(name_port), "' must be NAME:PORT"));
+  }
+  const std::string host(name_port.substr(0, colon));
+  const std::string port(name_port.substr(colon + 1));
+  int port_number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (ec != std::errc() || end != port.data() + port.size() || port_number < 1 || port_number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--workers-dns: '", std::string(name_port), "' must end in a port number in [1, 65535]"));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* results = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &results) != 0) return std::vector<std::string>{};
+  std::vector<std::string> addresses;
+  for (const addrinfo* a = results; a != nullptr; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a->ai_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr, text, sizeof(text));
+      addresses.push_back(absl::StrCat(text, ":", port));
+    } else if (a->ai_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr, text, sizeof(text));
+      addresses.push_back(absl::StrCat("[", text, "]:", port));
+    }
+  }
+  freeaddrinfo(results);
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  return addresses;
+}
 
 absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(std::string_view flag_value) {
   const absl::string_view flag(flag_value.data(), flag_value.size());
@@ -87,25 +131,67 @@ absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(std::string_view f
   return addresses;
 }
 
-WorkerPool::WorkerPool(std::vector<std::string> addresses, WorkerPoolOptions options) : options_(options) {
-  workers_.reserve(addresses.size());
-  for (std::string& address : addresses) {
-    auto worker = std::make_unique<Worker>();
-    worker->address = std::move(address);
-    worker->channel = MakeWorkerChannel(worker->address);
-    worker->stub = v1::Generation::NewStub(worker->channel);
-    worker->health = grpc::health::v1::Health::NewStub(worker->channel);
-    workers_.push_back(std::move(worker));
-  }
+WorkerPool::WorkerPool(std::vector<std::string> addresses, WorkerPoolOptions options) : options_(std::move(options)) {
+  slots_.resize(kMaxWorkers);
+  SetListed(addresses);
 }
 
 WorkerPool::~WorkerPool() { Stop(); }
 
+void WorkerPool::SetListed(const std::vector<std::string>& addresses) {
+  absl::MutexLock lock(&membership_mu_);
+  const size_t n = num_slots_.load(std::memory_order_acquire);
+  std::vector<bool> keep(n, false);
+  for (const std::string& address : addresses) {
+    const size_t known = num_slots_.load(std::memory_order_relaxed);
+    size_t slot = 0;
+    while (slot < known && slots_[slot]->address != address) ++slot;
+    if (slot == known) {
+      const size_t created = num_slots_.load(std::memory_order_relaxed);
+      if (created == kMaxWorkers) {
+        OCTET_LOG(ERROR, "router") << "more than " << kMaxWorkers << " workers; ignoring " << address;
+        continue;
+      }
+      auto worker = std::make_unique<Worker>();
+      worker->address = address;
+      worker->channel = MakeWorkerChannel(address);
+      worker->stub = v1::Generation::NewStub(worker->channel);
+      worker->health = grpc::health::v1::Health::NewStub(worker->channel);
+      worker->control = v1::WorkerControl::NewStub(worker->channel);
+      worker->listed.store(true, std::memory_order_release);
+      slots_[created] = std::move(worker);
+      num_slots_.store(created + 1, std::memory_order_release);
+      OCTET_LOG(INFO, "router") << "worker " << address << " added";
+      continue;
+    }
+    if (slot < n) keep[slot] = true;
+    if (!slots_[slot]->listed.exchange(true)) OCTET_LOG(INFO, "router") << "worker " << address << " listed again";
+  }
+  for (size_t slot = 0; slot < n; ++slot) {
+    if (!keep[slot] && slots_[slot]->listed.exchange(false)) {
+      slots_[slot]->healthy.store(false, std::memory_order_release);
+      OCTET_LOG(INFO, "router") << "worker " << slots_[slot]->address << " removed (no longer resolved)";
+    }
+  }
+}
+
+void WorkerPool::Resolve() {
+  if (options_.dns_target.empty()) return;
+  absl::StatusOr<std::vector<std::string>> addresses =
+      options_.resolver ? options_.resolver(options_.dns_target) : ResolveWorkerAddresses(options_.dns_target);
+  if (!addresses.ok()) {
+    OCTET_LOG(WARNING, "router") << "cannot resolve " << options_.dns_target << ": " << addresses.status();
+    return;
+  }
+  SetListed(*addresses);
+}
+
 void WorkerPool::Start(HealthListener listener) {
   listener_ = std::move(listener);
+  Resolve();
   CheckAll(/*log_all=*/true);
-  last_reported_healthy_ = NumHealthy();
-  if (listener_) listener_(last_reported_healthy_);
+  last_reported_available_ = NumHealthy();
+  if (listener_) listener_(last_reported_available_);
   watcher_ = std::thread([this] { WatchLoop(); });
 }
 
@@ -117,27 +203,87 @@ void WorkerPool::Stop() {
   if (watcher_.joinable()) watcher_.join();
 }
 
+size_t WorkerPool::NumListed() const {
+  size_t n = 0;
+  for (size_t i = 0; i < size(); ++i) n += IsListed(i) ? 1 : 0;
+  return n;
+}
+
+bool WorkerPool::IsCircuitOpen(size_t worker) const {
+  return slots_[worker]->circuit_open_until_ns.load(std::memory_order_acquire) > NowNs();
+}
+
+bool WorkerPool::IsAvailable(size_t worker) const {
+  const Worker& w = *slots_[worker];
+  return w.listed.load(std::memory_order_acquire) && w.healthy.load(std::memory_order_acquire) &&
+         !w.draining.load(std::memory_order_acquire) && !IsCircuitOpen(worker);
+}
+
 size_t WorkerPool::NumHealthy() const {
   size_t n = 0;
-  for (const auto& worker : workers_) n += worker->healthy.load(std::memory_order_acquire) ? 1 : 0;
+  for (size_t i = 0; i < size(); ++i) n += IsAvailable(i) ? 1 : 0;
   return n;
 }
 
 std::vector<size_t> WorkerPool::HealthyWorkers() const {
-  std::vector<size_t> healthy;
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    if (IsHealthy(i)) healthy.push_back(i);
+  std::vector<size_t> available;
+  for (size_t i = 0; i < size(); ++i) {
+    if (IsAvailable(i)) available.push_back(i);
   }
-  return healthy;
+  return available;
+}
+
+WorkerLoadView WorkerPool::Load(size_t worker) const {
+  const Worker& w = *slots_[worker];
+  absl::MutexLock lock(&w.mu);
+  return w.load;
+}
+
+void WorkerPool::OnCallStart(size_t worker, int64_t estimated_tokens) {
+  Worker& w = *slots_[worker];
+  absl::MutexLock lock(&w.mu);
+  ++w.load.router_calls;
+  w.load.router_tokens += estimated_tokens;
+  w.load.router_tokens_since += estimated_tokens;
+}
+
+void WorkerPool::OnCallEnd(size_t worker, int64_t estimated_tokens, CallOutcome outcome) {
+  Worker& w = *slots_[worker];
+  {
+    absl::MutexLock lock(&w.mu);
+    --w.load.router_calls;
+    w.load.router_tokens -= estimated_tokens;
+    w.load.router_tokens_since -= estimated_tokens;
+  }
+  switch (outcome) {
+    case CallOutcome::kSuccess:
+      w.consecutive_failures.store(0, std::memory_order_relaxed);
+      break;
+    case CallOutcome::kClientError:
+    case CallOutcome::kOverloaded:
+      break;
+    case CallOutcome::kWorkerFailure: {
+      const int failures = w.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (options_.circuit_breaker_failures > 0 && failures >= options_.circuit_breaker_failures) {
+        const int64_t until = NowNs() + absl::ToInt64Nanoseconds(options_.circuit_breaker_cooldown);
+        if (w.circuit_open_until_ns.exchange(until) < NowNs()) {
+          OCTET_LOG(WARNING, "router") << "worker " << w.address << " taken out for "
+                                       << absl::FormatDuration(options_.circuit_breaker_cooldown) << " after "
+                                       << failures << " failures in a row";
+        }
+      }
+      break;
+    }
+  }
 }
 
 void WorkerPool::ReportUnavailable(size_t worker, std::string_view reason) {
-  if (workers_[worker]->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) return;
+  if (slots_[worker]->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) return;
   SetHealthy(worker, false, reason, /*log_unchanged=*/false);
 }
 
 void WorkerPool::SetHealthy(size_t worker, bool healthy, std::string_view reason, bool log_unchanged) {
-  Worker& w = *workers_[worker];
+  Worker& w = *slots_[worker];
   if (w.healthy.exchange(healthy, std::memory_order_acq_rel) == healthy && !log_unchanged) return;
   if (healthy) {
     OCTET_LOG(INFO, "router") << "worker " << w.address << " is healthy";
@@ -147,7 +293,8 @@ void WorkerPool::SetHealthy(size_t worker, bool healthy, std::string_view reason
 }
 
 void WorkerPool::CheckAll(bool log_all) {
-  // One Check per worker, all in flight at once; the callbacks only record results, this thread applies them.
+  // One Check and one GetLoad per worker, all in flight at once; the callbacks only record results, this thread
+  // applies them.
   struct Round {
     absl::Mutex mu;
     size_t pending ABSL_GUARDED_BY(mu) = 0;
@@ -159,19 +306,29 @@ void WorkerPool::CheckAll(bool log_all) {
     HealthCheckRequest request;
     HealthCheckResponse response;
   };
+  struct LoadCall {
+    grpc::ClientContext context;
+    v1::GetLoadRequest request;
+    v1::WorkerLoad response;
+  };
+  std::vector<size_t> workers;
+  for (size_t i = 0; i < size(); ++i) {
+    if (IsListed(i)) workers.push_back(i);
+  }
   auto round = std::make_shared<Round>();
   {
     absl::MutexLock lock(&round->mu);
-    round->pending = workers_.size();
-    round->failure.assign(workers_.size(), "");
-    round->done.assign(workers_.size(), false);
+    round->pending = 2 * workers.size();
+    round->failure.assign(workers.size(), "");
+    round->done.assign(workers.size(), false);
   }
   const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(options_.health_check_timeout);
-  for (size_t i = 0; i < workers_.size(); ++i) {
+  for (size_t k = 0; k < workers.size(); ++k) {
+    Worker* w = slots_[workers[k]].get();
     auto call = std::make_shared<Call>();
     call->context.set_deadline(deadline);
-    workers_[i]->health->async()->Check(
-        &call->context, &call->request, &call->response, [round, call, i](grpc::Status status) {
+    w->health->async()->Check(
+        &call->context, &call->request, &call->response, [round, call, k](grpc::Status status) {
           std::string failure;
           if (!status.ok()) {
             failure = absl::StrCat(
@@ -181,37 +338,64 @@ void WorkerPool::CheckAll(bool log_all) {
             failure = absl::StrCat("health status ", HealthCheckResponse::ServingStatus_Name(call->response.status()));
           }
           absl::MutexLock lock(&round->mu);
-          round->failure[i] = std::move(failure);
-          round->done[i] = true;
+          round->failure[k] = std::move(failure);
+          round->done[k] = true;
           --round->pending;
         });
+    // The load report: applied on arrival (a worker without WorkerControl just never reports).
+    auto load = std::make_shared<LoadCall>();
+    load->context.set_deadline(deadline);
+    w->control->async()->GetLoad(&load->context, &load->request, &load->response, [round, load, w](grpc::Status status) {
+      if (status.ok()) {
+        const v1::WorkerLoad& r = load->response;
+        w->draining.store(r.draining(), std::memory_order_release);
+        absl::MutexLock lock(&w->mu);
+        w->load.reported = true;
+        w->load.draining = r.draining();
+        w->load.tokens_in_flight = r.num_tokens_in_flight();
+        w->load.kv_capacity_tokens = r.kv_capacity_tokens();
+        w->load.kv_cache_usage = r.kv_cache_usage();
+        w->load.num_waiting = r.num_waiting();
+        w->load.router_tokens_since = 0;  // the report counts what was sent before it
+      }
+      absl::MutexLock lock(&round->mu);
+      --round->pending;
+    });
   }
   absl::MutexLock lock(&round->mu);
   // The deadline bounds every call; the extra second only guards against a lost callback.
   auto all_done = [&round]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) { return round->pending == 0; };
   round->mu.AwaitWithTimeout(absl::Condition(&all_done), options_.health_check_timeout + absl::Seconds(1));
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    if (!round->done[i]) {
-      SetHealthy(i, false, "health check did not complete", log_all);
+  for (size_t k = 0; k < workers.size(); ++k) {
+    if (!round->done[k]) {
+      SetHealthy(workers[k], false, "health check did not complete", log_all);
     } else {
-      SetHealthy(i, round->failure[i].empty(), round->failure[i], log_all);
+      SetHealthy(workers[k], round->failure[k].empty(), round->failure[k], log_all);
     }
   }
 }
 
+void WorkerPool::ReportIfChanged() {
+  const size_t available = NumHealthy();
+  if (available == last_reported_available_) return;
+  last_reported_available_ = available;
+  OCTET_LOG(INFO, "router") << available << " of " << NumListed() << " workers available";
+  if (listener_) listener_(available);
+}
+
 void WorkerPool::WatchLoop() {
+  auto next_resolve = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.dns_refresh_interval);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.health_check_interval)) return;
     }
-    CheckAll(/*log_all=*/false);
-    const size_t healthy = NumHealthy();
-    if (healthy != last_reported_healthy_) {
-      last_reported_healthy_ = healthy;
-      OCTET_LOG(INFO, "router") << healthy << " of " << workers_.size() << " workers healthy";
-      if (listener_) listener_(healthy);
+    if (std::chrono::steady_clock::now() >= next_resolve) {
+      Resolve();
+      next_resolve = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.dns_refresh_interval);
     }
+    CheckAll(/*log_all=*/false);
+    ReportIfChanged();
   }
 }
 

@@ -1,8 +1,11 @@
-// The router's view of its workers: one channel per worker and a watcher thread that health-checks them.
+// The router's view of its workers: who they are (a static list, or the addresses a DNS name resolves to, re-resolved
+// periodically), whether they are healthy (grpc.health.v1 checks), how loaded they are (their WorkerControl load
+// reports plus the calls this router sent since), and whether a circuit breaker has taken them out after failures.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +18,7 @@
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "octet/v1/generation.grpc.pb.h"
+#include "octet/v1/worker.grpc.pb.h"
 
 namespace octet::router {
 
@@ -22,35 +26,82 @@ namespace octet::router {
 // scheme (dns:///svc:port, unix:/path). Errors name the entry and the rule.
 absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(std::string_view flag);
 
+// Resolves "NAME:PORT" (e.g. a Kubernetes headless Service) into one "IP:PORT" per address, sorted ("[IPv6]:PORT"
+// for IPv6). An unresolvable name is an empty list, not an error: the workers may not exist yet.
+absl::StatusOr<std::vector<std::string>> ResolveWorkerAddresses(std::string_view name_port);
+
 struct WorkerPoolOptions {
-  // How often each worker is health-checked, and how long one check may take before it counts as a failure.
-  absl::Duration health_check_interval = absl::Milliseconds(500);
+  // How often each worker is health-checked and asked for its load, and how long one round may take.
+  absl::Duration health_check_interval = absl::Milliseconds(250);
   absl::Duration health_check_timeout = absl::Milliseconds(300);
+  // --workers-dns: NAME:PORT re-resolved every dns_refresh_interval (empty = the static list only).
+  std::string dns_target;
+  absl::Duration dns_refresh_interval = absl::Seconds(5);
+  // For tests: replaces ResolveWorkerAddresses.
+  std::function<absl::StatusOr<std::vector<std::string>>(std::string_view)> resolver;
+  // Circuit breaker: this many consecutive worker failures take a worker out for `circuit_breaker_cooldown`; after
+  // it the worker gets traffic again, and one more failure takes it out again.
+  int circuit_breaker_failures = 3;
+  absl::Duration circuit_breaker_cooldown = absl::Seconds(5);
+};
+
+// How a call to a worker ended, for the circuit breaker and the load estimate.
+enum class CallOutcome {
+  kSuccess,        // OK
+  kClientError,    // the request or the client's doing (bad request, client deadline, cancel): not the worker's fault
+  kOverloaded,     // RESOURCE_EXHAUSTED: the worker is full; try another, but it is not broken
+  kWorkerFailure,  // UNAVAILABLE, INTERNAL, UNKNOWN, ...: counts towards the circuit breaker
+};
+
+// A worker's latest load report, and the router's own calls to it.
+struct WorkerLoadView {
+  bool reported = false;       // a report has arrived (workers without WorkerControl never report)
+  bool draining = false;       // it takes no new requests
+  int64_t tokens_in_flight = 0;
+  int64_t kv_capacity_tokens = 0;
+  float kv_cache_usage = 0.0f;
+  int32_t num_waiting = 0;
+  int32_t router_calls = 0;         // this router's calls to it that are running now
+  int64_t router_tokens = 0;        // their estimated tokens
+  int64_t router_tokens_since = 0;  // estimated tokens of calls sent (less those ended) since the report
 };
 
 class WorkerPool {
  public:
-  // Called on the watcher thread whenever the number of healthy workers changes (and once from Start()).
-  using HealthListener = std::function<void(size_t num_healthy)>;
+  static constexpr size_t kMaxWorkers = 4096;  // slots are never reused for another address, so indices stay valid
+  // Called on the watcher thread whenever the number of available workers changes (and once from Start()).
+  using HealthListener = std::function<void(size_t num_available)>;
 
   WorkerPool(std::vector<std::string> addresses, WorkerPoolOptions options);
   ~WorkerPool();  // stops the watcher
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Runs one round of health checks (bounded by the check timeout), reports it to the listener, then starts the
-  // watcher thread. Workers count as unhealthy until a check says SERVING.
+  // Resolves the DNS target (if any) and runs one round of health checks and load reports (bounded by the check
+  // timeout), reports it to the listener, then starts the watcher thread. Workers count as unhealthy until a
+  // check says SERVING.
   void Start(HealthListener listener);
   // Stops and joins the watcher thread. Channels and stubs stay usable until the pool is destroyed.
   void Stop();
 
-  size_t size() const { return workers_.size(); }
-  const std::string& address(size_t worker) const { return workers_[worker]->address; }
-  v1::Generation::Stub* stub(size_t worker) const { return workers_[worker]->stub.get(); }
-  bool IsHealthy(size_t worker) const { return workers_[worker]->healthy.load(std::memory_order_acquire); }
-  size_t NumHealthy() const;
-  // Indices of the healthy workers, ascending.
+  // Workers ever known (indices 0..size()-1 stay valid); NumListed: those in the current list or resolution.
+  size_t size() const { return num_slots_.load(std::memory_order_acquire); }
+  size_t NumListed() const;
+  const std::string& address(size_t worker) const { return slots_[worker]->address; }
+  v1::Generation::Stub* stub(size_t worker) const { return slots_[worker]->stub.get(); }
+  bool IsListed(size_t worker) const { return slots_[worker]->listed.load(std::memory_order_acquire); }
+  bool IsHealthy(size_t worker) const { return slots_[worker]->healthy.load(std::memory_order_acquire); }
+  bool IsCircuitOpen(size_t worker) const;
+  // Listed, healthy, not draining, circuit closed: may be given new requests.
+  bool IsAvailable(size_t worker) const;
+  size_t NumHealthy() const;  // available workers
+  // Indices of the available workers, ascending.
   std::vector<size_t> HealthyWorkers() const;
+  WorkerLoadView Load(size_t worker) const;
+
+  // Accounting of each call to a worker: its estimated tokens while it runs, and how it ended.
+  void OnCallStart(size_t worker, int64_t estimated_tokens);
+  void OnCallEnd(size_t worker, int64_t estimated_tokens, CallOutcome outcome);
 
   // A call to `worker` failed with UNAVAILABLE. When its channel is not connected (the worker died or cannot be
   // reached) the worker is marked unhealthy at once, ahead of the next check, which marks it healthy again when it
@@ -63,19 +114,32 @@ class WorkerPool {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<v1::Generation::Stub> stub;
     std::unique_ptr<grpc::health::v1::Health::Stub> health;
+    std::unique_ptr<v1::WorkerControl::Stub> control;
+    std::atomic<bool> listed{false};
     std::atomic<bool> healthy{false};
+    std::atomic<bool> draining{false};
+    std::atomic<int> consecutive_failures{0};
+    std::atomic<int64_t> circuit_open_until_ns{0};  // steady clock; 0 = closed
+    mutable absl::Mutex mu;
+    WorkerLoadView load ABSL_GUARDED_BY(mu);
   };
 
-  // One round: a Check on every worker in parallel, then waits for all of them. Logs transitions (every
-  // worker's state when `log_all`).
+  // Makes `addresses` the listed workers: new ones get a slot, missing ones are unlisted (their running calls go on).
+  void SetListed(const std::vector<std::string>& addresses);
+  void Resolve();
+  // One round: a Check and a GetLoad on every listed worker in parallel, then waits for all of them. Logs
+  // transitions (every worker's state when `log_all`).
   void CheckAll(bool log_all);
   void SetHealthy(size_t worker, bool healthy, std::string_view reason, bool log_unchanged);
+  void ReportIfChanged();
   void WatchLoop();
 
   const WorkerPoolOptions options_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> slots_;  // kMaxWorkers entries, filled in order, never moved
+  std::atomic<size_t> num_slots_{0};
+  absl::Mutex membership_mu_;  // serializes SetListed
   HealthListener listener_;
-  size_t last_reported_healthy_ = 0;  // touched by Start() and then only by the watcher thread
+  size_t last_reported_available_ = 0;  // touched by Start() and then only by the watcher thread
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -8,22 +8,39 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "octet/v1/generation.grpc.pb.h"
+#include "octet/v1/worker.grpc.pb.h"
 
 namespace octet::testing {
 
+// octet.v1.WorkerControl answering GetLoad with whatever `load` holds.
+class FakeWorkerControl final : public v1::WorkerControl::Service {
+ public:
+  grpc::Status GetLoad(grpc::ServerContext*, const v1::GetLoadRequest*, v1::WorkerLoad* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    *response = load;
+    return grpc::Status::OK;
+  }
+  std::mutex mu;
+  v1::WorkerLoad load;  // guarded by mu
+};
+
 class FakeWorker final : public v1::Generation::Service {
  public:
-  FakeWorker() {
+  // with_load_reports: also serve WorkerControl.GetLoad (control()), as real workers do.
+  explicit FakeWorker(bool with_load_reports = false) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(this);
+    if (with_load_reports) builder.RegisterService(&control_);
     server_ = builder.BuildAndStart();
   }
+  FakeWorkerControl& control() { return control_; }
   ~FakeWorker() override { Shutdown(); }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -94,6 +111,7 @@ class FakeWorker final : public v1::Generation::Service {
 
  private:
   int port_ = 0;
+  FakeWorkerControl control_;
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/router/fake_worker.h"
 
 namespace octet::router {
@@ -104,6 +106,110 @@ TEST(WorkerPool, StopReturnsPromptlyWithASlowIntervalAndIsIdempotent) {
   pool.Stop();
   pool.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST(ResolveWorkerAddresses, ResolvesLocalhostAndRejectsBadTargets) {
+  absl::StatusOr<std::vector<std::string>> local = ResolveWorkerAddresses("localhost:5000");
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_FALSE(local->empty());
+  for (const std::string& a : *local) EXPECT_TRUE(a == "127.0.0.1:5000" || a == "[::1]:5000") << a;
+  absl::StatusOr<std::vector<std::string>> unknown = ResolveWorkerAddresses("no-such-host.invalid:5000");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->empty());  // not there yet: not an error
+  EXPECT_EQ(ResolveWorkerAddresses("localhost").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveWorkerAddresses("localhost:0").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkerPool, DnsMembershipFollowsTheResolution) {
+  testing::FakeWorker a;
+  testing::FakeWorker b;
+  absl::Mutex mu;
+  std::vector<std::string> resolved;  // guarded by mu
+  {
+    absl::MutexLock lock(&mu);
+    resolved = {};
+  }
+  WorkerPoolOptions options{.health_check_interval = absl::Milliseconds(50),
+                            .dns_target = "workers.test:1",
+                            .dns_refresh_interval = absl::Milliseconds(50)};
+  options.resolver = [&](std::string_view) -> absl::StatusOr<std::vector<std::string>> {
+    absl::MutexLock lock(&mu);
+    return resolved;
+  };
+  WorkerPool pool({}, options);
+  std::atomic<int> available{-1};
+  pool.Start([&](size_t n) { available = static_cast<int>(n); });
+  EXPECT_EQ(available.load(), 0);  // no workers yet: the router still starts
+  EXPECT_EQ(pool.NumListed(), 0u);
+  {
+    absl::MutexLock lock(&mu);
+    resolved = {a.address(), b.address()};
+  }
+  EXPECT_TRUE(Eventually([&] { return available.load() == 2; }));
+  {
+    absl::MutexLock lock(&mu);
+    resolved = {b.address()};
+  }
+  EXPECT_TRUE(Eventually([&] { return available.load() == 1 && !pool.IsListed(0) && pool.IsAvailable(1); }));
+  EXPECT_EQ(pool.address(0), a.address());  // the slot stays; it is only unlisted
+  {
+    absl::MutexLock lock(&mu);
+    resolved = {a.address(), b.address()};
+  }
+  EXPECT_TRUE(Eventually([&] { return available.load() == 2 && pool.IsListed(0); }));
+  EXPECT_EQ(pool.size(), 2u);  // a came back into its old slot
+  pool.Stop();
+}
+
+TEST(WorkerPool, CircuitBreakerTakesAFailingWorkerOutForACooldown) {
+  testing::FakeWorker a;
+  WorkerPool pool({a.address()}, {.health_check_interval = absl::Hours(1),
+                                   .circuit_breaker_failures = 3,
+                                   .circuit_breaker_cooldown = absl::Milliseconds(300)});
+  pool.Start(nullptr);
+  ASSERT_TRUE(pool.IsAvailable(0));
+  // Client errors and a full worker never count; a success resets the count.
+  for (int i = 0; i < 5; ++i) {
+    pool.OnCallStart(0, 1);
+    pool.OnCallEnd(0, 1, CallOutcome::kClientError);
+    pool.OnCallStart(0, 1);
+    pool.OnCallEnd(0, 1, CallOutcome::kOverloaded);
+  }
+  for (int i = 0; i < 2; ++i) {
+    pool.OnCallStart(0, 1);
+    pool.OnCallEnd(0, 1, CallOutcome::kWorkerFailure);
+  }
+  pool.OnCallStart(0, 1);
+  pool.OnCallEnd(0, 1, CallOutcome::kSuccess);
+  EXPECT_TRUE(pool.IsAvailable(0));
+  for (int i = 0; i < 3; ++i) {
+    pool.OnCallStart(0, 1);
+    pool.OnCallEnd(0, 1, CallOutcome::kWorkerFailure);
+  }
+  EXPECT_TRUE(pool.IsCircuitOpen(0));
+  EXPECT_FALSE(pool.IsAvailable(0));
+  EXPECT_TRUE(pool.IsHealthy(0));  // its health checks pass; the breaker alone takes it out
+  EXPECT_TRUE(Eventually([&] { return pool.IsAvailable(0); }));
+  // Half-open: one more failure takes it out again at once.
+  pool.OnCallStart(0, 1);
+  pool.OnCallEnd(0, 1, CallOutcome::kWorkerFailure);
+  EXPECT_FALSE(pool.IsAvailable(0));
+  EXPECT_EQ(pool.Load(0).router_calls, 0);
+  pool.Stop();
+}
+
+TEST(WorkerPool, ADrainingWorkerGetsNoNewRequests) {
+  testing::FakeWorker a(/*with_load_reports=*/true);
+  WorkerPool pool({a.address()}, {.health_check_interval = absl::Milliseconds(50)});
+  std::atomic<int> available{-1};
+  pool.Start([&](size_t n) { available = static_cast<int>(n); });
+  EXPECT_EQ(available.load(), 1);
+  {
+    std::lock_guard<std::mutex> lock(a.control().mu);
+    a.control().load.set_draining(true);
+  }
+  EXPECT_TRUE(Eventually([&] { return available.load() == 0 && !pool.IsAvailable(0) && pool.IsHealthy(0); }));
+  pool.Stop();
 }
 
 }  // namespace
