@@ -13,7 +13,7 @@
 #include "worker/model/synthetic_weights.h"
 #include "worker/runtime/backend_factory.h"
 #include "worker/server/memory_plan.h"
-#include "worker/server/metrics_http_server.h"
+#include "base/metrics_http_server.h"
 #include "worker/server/worker_metrics.h"
 
 namespace octet {

@@ -10,7 +10,7 @@
 #include "worker/engine/model_runner.h"
 #include "worker/model/model_factory.h"
 #include "worker/runtime/backend.h"
-#include "worker/server/metrics_http_server.h"
+#include "base/metrics_http_server.h"
 #include "worker/server/served_model.h"
 #include "worker/server/worker_metrics.h"
 #include "worker/tokenizer/tokenizer.h"

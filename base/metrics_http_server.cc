@@ -1,4 +1,4 @@
-#include "worker/server/metrics_http_server.h"
+#include "base/metrics_http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
