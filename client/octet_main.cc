@@ -1,9 +1,12 @@
 // octet: the command-line client. `octet generate --addr HOST:PORT "prompt"` streams a completion to stdout;
-// `octet eval --model DIR --text FILE` scores FP8 settings against BF16 in-process on the CPU.
+// `octet bench --addr HOST:PORT` measures a server under load; `octet eval --model DIR --text FILE` scores FP8
+// settings against BF16 in-process on the CPU.
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -11,9 +14,14 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -25,6 +33,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "base/flag_names.h"
+#include "client/bench/bench_report.h"
+#include "client/bench/bench_stats.h"
+#include "client/bench/serving_bench.h"
+#include "client/bench/workload.h"
 #include "client/client.h"
 #include "worker/eval/eval_report.h"
 #include "worker/eval/evaluator.h"
@@ -34,10 +46,11 @@ ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "Router (or worker) address, HOS
 ABSL_FLAG(int32_t, max_tokens, 256,
           "generate: maximum tokens to generate (0: up to the context length); "
           "eval: evaluate only the first N tokens of the text (default: all)");
-ABSL_FLAG(float, temperature, 1.0f, "Sampling temperature (0: greedy)");
+ABSL_FLAG(float, temperature, 1.0f, "Sampling temperature (0: greedy); bench: 0 unless given");
 ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling mass in (0, 1] (1: off)");
 ABSL_FLAG(int32_t, top_k, 0, "Sample among the k most likely tokens (0: no limit)");
-ABSL_FLAG(uint64_t, seed, 0, "Sampling seed (0: derived from the request)");
+ABSL_FLAG(uint64_t, seed, 0,
+          "generate: sampling seed (0: derived from the request); bench: seed of the prompts and arrival times");
 ABSL_FLAG(std::string, request_id, "", "Request id for logs (the server assigns one when empty)");
 ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "Deadline of the call, e.g. 30s (default: none)");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "How long to wait for the connection");
@@ -48,8 +61,18 @@ ABSL_FLAG(std::string, recipes, "none,official,mlp-only,all", "eval: FP8 weight 
 ABSL_FLAG(std::string, kv, "fp8,bf16", "eval: KV cache dtypes (fp8, bf16, fp32), comma-separated");
 ABSL_FLAG(int32_t, window, 0, "eval: tokens a window (0: min(model context, 512))");
 ABSL_FLAG(int32_t, threads, 0, "eval: settings run concurrently (0: one per core, at most one per setting)");
-ABSL_FLAG(std::string, json, "", "eval: write the results as JSON to this file");
+ABSL_FLAG(std::string, json, "", "eval, bench: write the results as JSON to this file");
 ABSL_FLAG(std::string, chart, "", "eval: draw perplexity and KL bars into this PNG (needs gnuplot)");
+ABSL_FLAG(int32_t, num_prompts, 100, "bench: measured requests");
+ABSL_FLAG(int32_t, input_len, 128, "bench: prompt tokens a request (shared prefix included)");
+ABSL_FLAG(int32_t, output_len, 128, "bench: tokens generated a request (max_tokens, with ignore_eos)");
+ABSL_FLAG(double, random_range_ratio, 0.0,
+          "bench: 0: fixed lengths; R in (0, 1): each length uniform in [len * (1 - R), len * (1 + R)]");
+ABSL_FLAG(int32_t, shared_prefix_len, 0, "bench: the first N prompt tokens are the same in every request");
+ABSL_FLAG(double, request_rate, std::numeric_limits<double>::infinity(),
+          "bench: requests a second, Poisson arrivals (inf: all at once)");
+ABSL_FLAG(int32_t, max_concurrency, 0, "bench: most requests in flight at once (0: no cap)");
+ABSL_FLAG(int32_t, warmup, 1, "bench: requests sent and finished before the measured ones, not counted");
 
 namespace {
 
@@ -59,6 +82,11 @@ constexpr char kUsage[] =
     "           streams the completion of PROMPT (\"-\" reads it from stdin) to stdout\n"
     "  model-info --addr HOST:PORT      describes the served model\n"
     "  tokenize --addr HOST:PORT TEXT   prints the token ids of TEXT\n"
+    "  bench --addr HOST:PORT [--num-prompts 100 --input-len 128 --output-len 128 --random-range-ratio R\n"
+    "        --shared-prefix-len P --seed S --request-rate inf --max-concurrency C --warmup 1 --temperature 0\n"
+    "        --timeout D --json OUT.json]\n"
+    "           sends random token-id prompts (ignore_eos) on a Poisson schedule and prints throughput and\n"
+    "           TTFT, TPOT, ITL and end-to-end latency (mean, median, p90, p99); exit 1 if any request failed\n"
     "  eval --model DIR --text FILE [--recipes none,official,mlp-only,all] [--kv fp8,bf16] [--window N]\n"
     "       [--max-tokens N] [--threads N] [--json OUT.json] [--chart OUT.png]\n"
     "           runs the model in-process on the CPU over FILE, teacher-forced in non-overlapping windows, under\n"
@@ -167,10 +195,16 @@ std::string Duration(double seconds) {
   return absl::StrFormat("%dh%02dm", s / 3600, s % 3600 / 60);
 }
 
-// Draws a progress bar on a terminal; elsewhere (logs, CI) writes a line every 30 seconds.
+// Draws a progress bar on a terminal; elsewhere (logs, CI) writes a line every 30 seconds. `command` names the
+// program in those lines ("octet eval"), `unit` what is counted ("windows").
 class ProgressReporter {
  public:
-  ProgressReporter() : tty_(isatty(STDERR_FILENO) != 0), start_(Clock::now()), last_(start_) {}
+  ProgressReporter(std::string command, std::string unit)
+      : command_(std::move(command)),
+        unit_(std::move(unit)),
+        tty_(isatty(STDERR_FILENO) != 0),
+        start_(Clock::now()),
+        last_(start_) {}
 
   void operator()(int64_t done, int64_t total) {
     const Clock::time_point now = Clock::now();
@@ -184,18 +218,20 @@ class ProgressReporter {
     if (tty_) {
       constexpr int kWidth = 30;
       const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
-      std::fprintf(stderr, "\r[%s%s] %lld/%lld windows, %s\033[K%s", std::string(filled, '#').c_str(),
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld %s, %s\033[K%s", std::string(filled, '#').c_str(),
                    std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
-                   static_cast<long long>(total), eta.c_str(), finished ? "\n" : "");
+                   static_cast<long long>(total), unit_.c_str(), eta.c_str(), finished ? "\n" : "");
     } else {
-      std::fprintf(stderr, "octet eval: %lld/%lld windows (%.0f%%), %s\n", static_cast<long long>(done),
-                   static_cast<long long>(total), total > 0 ? 100.0 * done / total : 100.0, eta.c_str());
+      std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %s\n", command_.c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total), unit_.c_str(), total > 0 ? 100.0 * done / total : 100.0, eta.c_str());
     }
     std::fflush(stderr);
   }
 
  private:
   using Clock = std::chrono::steady_clock;
+  std::string command_;
+  std::string unit_;
   bool tty_;
   Clock::time_point start_;
   Clock::time_point last_;
@@ -239,7 +275,7 @@ int Eval(const std::vector<std::string>& args, bool max_tokens_given) {
   if (threads < 0) return UsageError("--threads must be >= 0");
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.num_threads = std::min(threads, static_cast<int>(options.settings.size()));
-  ProgressReporter progress;
+  ProgressReporter progress("octet eval", "windows");
   options.progress = [&progress](int64_t done, int64_t total) { progress(done, total); };
 
   octet::CpuBackend backend;
@@ -262,18 +298,104 @@ int Eval(const std::vector<std::string>& args, bool max_tokens_given) {
   return exit_code;
 }
 
+int Bench(const std::vector<std::string>& args, bool temperature_given) {
+  if (!args.empty()) return UsageError("bench takes no arguments");
+  const octet::bench::WorkloadOptions workload = {
+      .num_prompts = absl::GetFlag(FLAGS_num_prompts),
+      .input_len = absl::GetFlag(FLAGS_input_len),
+      .output_len = absl::GetFlag(FLAGS_output_len),
+      .random_range_ratio = absl::GetFlag(FLAGS_random_range_ratio),
+      .shared_prefix_len = absl::GetFlag(FLAGS_shared_prefix_len),
+      .seed = absl::GetFlag(FLAGS_seed),
+  };
+  if (absl::Status s = octet::bench::ValidateWorkload(workload); !s.ok()) return UsageError(std::string(s.message()));
+  const octet::bench::LoadOptions load = {
+      .request_rate = absl::GetFlag(FLAGS_request_rate),
+      .max_concurrency = absl::GetFlag(FLAGS_max_concurrency),
+      .warmup = absl::GetFlag(FLAGS_warmup),
+      .temperature = temperature_given ? absl::GetFlag(FLAGS_temperature) : 0.0f,  // greedy unless asked
+      .seed = workload.seed,
+      .timeout = absl::GetFlag(FLAGS_timeout),
+  };
+  if (absl::Status s = octet::bench::ValidateLoad(load); !s.ok()) return UsageError(std::string(s.message()));
+  if (!(load.temperature >= 0.0f && std::isfinite(load.temperature))) {
+    return UsageError(absl::StrCat("--temperature must be a finite number >= 0, got ", load.temperature));
+  }
+
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return PrintError(client.status());
+  absl::StatusOr<octet::v1::ModelInfo> info = (*client)->GetModelInfo(CallOptionsFromFlags());
+  if (!info.ok()) return PrintError(info.status());
+  if (absl::Status s = octet::bench::CheckWorkloadFitsModel(workload, info->vocab_size(), info->context_length());
+      !s.ok()) {
+    return UsageError(std::string(s.message()));
+  }
+  const std::vector<octet::bench::BenchPrompt> prompts =
+      octet::bench::BuildPrompts(workload, info->vocab_size(), load.warmup + workload.num_prompts);
+
+  // The calls share one channel (the library's Client keeps its own private); it is up before the clock starts.
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  channel->WaitForConnected(std::chrono::system_clock::now() +
+                            absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_connect_timeout)));
+  std::optional<ProgressReporter> progress;  // started by the first measured request: warm-up is not timed
+  absl::StatusOr<octet::bench::BenchRun> run =
+      octet::bench::RunServingBench(channel, prompts, load, [&progress](int64_t done, int64_t total) {
+        if (!progress) progress.emplace("octet bench", "requests");
+        (*progress)(done, total);
+      });
+  if (!run.ok()) return PrintError(run.status());
+
+  const octet::bench::BenchMetrics metrics = octet::bench::ComputeMetrics(run->requests, run->duration_s);
+  const octet::bench::BenchContext context = {
+      .address = address,
+      .model_name = info->model_name(),
+      .backend = info->backend(),
+      .date = octet::eval::UtcNow(),
+      .workload = workload,
+      .load = load,
+  };
+  std::fputs(octet::bench::FormatTable(context, metrics).c_str(), stdout);
+  std::fflush(stdout);
+  // Each distinct failure once, with how many requests it hit.
+  std::map<std::string, int> failures;
+  for (const octet::bench::RequestResult& r : run->requests) {
+    if (!r.status.ok()) {
+      ++failures[absl::StrCat(absl::StatusCodeToString(r.status.code()), ": ", r.status.message())];
+    }
+  }
+  for (const auto& [failure, count] : failures) {
+    std::fprintf(stderr, "octet: %d request%s failed: %s\n", count, count == 1 ? "" : "s", failure.c_str());
+  }
+
+  int exit_code = metrics.failed > 0 ? kExitError : 0;
+  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    std::ofstream out(path);
+    out << octet::bench::ReportJson(context, metrics, run->requests).dump(2) << "\n";
+    out.close();
+    if (!out) exit_code = PrintError(absl::UnavailableError(absl::StrCat("cannot write ", path)));
+  }
+  return exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is reported by fwrite, not by a signal
   std::vector<std::string> normalized = octet::NormalizeFlagNames(argc, argv);
-  // --max-tokens has a default for generate; eval scores the whole text unless it is given.
-  bool max_tokens_given = false;
-  for (const std::string& arg : normalized) {
-    if (arg == "--") break;
-    if (arg == "--max_tokens" || arg.starts_with("--max_tokens=")) max_tokens_given = true;
-  }
+  // --max-tokens has a default for generate; eval scores the whole text unless it is given. --temperature is 1 for
+  // generate and 0 for bench unless given.
+  const auto given = [&normalized](const std::string& name) {
+    const std::string flag = "--" + name;
+    for (const std::string& arg : normalized) {
+      if (arg == "--") break;
+      if (arg == flag || arg.starts_with(flag + "=")) return true;
+    }
+    return false;
+  };
+  const bool max_tokens_given = given("max_tokens");
+  const bool temperature_given = given("temperature");
   std::vector<char*> normalized_argv;
   for (std::string& arg : normalized) normalized_argv.push_back(arg.data());
   std::vector<char*> positional =
@@ -285,5 +407,6 @@ int main(int argc, char** argv) {
   if (command == "model-info") return ModelInfo(args);
   if (command == "tokenize") return Tokenize(args);
   if (command == "eval") return Eval(args, max_tokens_given);
+  if (command == "bench") return Bench(args, temperature_given);
   return UsageError("unknown command '" + command + "'");
 }

@@ -177,7 +177,7 @@ def test_model_info(make_worker):
     fields = dict(line.split(None, 1) for line in result.stdout.splitlines())
     assert fields == {"model_name": "fake-m", "architecture": "qwen3", "context_length": "4096",
                       "weight_dtype": "fp8_e4m3", "compute_dtype": "fp32", "kv_cache_dtype": "fp8_e4m3",
-                      "vocab_size": "151936", "backend": "cpu"}
+                      "vocab_size": "151936", "backend": "cpu", "prefix_caching": "off"}
 
 
 def test_tokenize(make_worker):
