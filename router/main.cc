@@ -1,9 +1,11 @@
 // octet-router: the front door. Forwards octet.v1.Generation calls to a fixed list of workers.
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "absl/time/time.h"
 #include "base/flag_names.h"
 #include "base/log.h"
+#include "router/http/http_front_end.h"
 #include "router/router_server.h"
 #include "router/worker_pool.h"
 
@@ -24,6 +27,15 @@ ABSL_FLAG(absl::Duration, health_check_timeout, absl::Milliseconds(500),
           "Deadline of one worker health check; a worker that misses it is unhealthy");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long running calls may continue before they are cancelled");
+ABSL_FLAG(int, http_port, -1,
+          "Port of the OpenAI-compatible HTTP front end (/v1/completions, /v1/chat/completions, /v1/models, "
+          "/health); -1 (the default) serves no HTTP, 0 picks a free port (printed once serving)");
+ABSL_FLAG(std::string, http_host, "",
+          "IPv4 address the HTTP front end listens on (default: --host; an IPv6 wildcard or loopback there is "
+          "taken as 0.0.0.0 or 127.0.0.1)");
+ABSL_FLAG(int64_t, http_max_body_bytes, 4 << 20, "Largest HTTP request body accepted; larger ones get 413");
+ABSL_FLAG(int, http_threads, 64,
+          "HTTP connections served at once (a streaming request holds one while it runs; more wait)");
 
 namespace {
 
@@ -34,12 +46,21 @@ std::string ConnectHost(const std::string& host) {
   return host;
 }
 
+// The HTTP front end's default address: --host, with an IPv6 wildcard or loopback taken as its IPv4 counterpart
+// (the HTTP server is IPv4 only).
+std::string HttpHostFor(const std::string& host) {
+  if (host == "::" || host == "[::]") return "0.0.0.0";
+  if (host == "::1" || host == "[::1]") return "127.0.0.1";
+  return host;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "octet-router --workers HOST:PORT[,HOST:PORT...] [--port N]\n"
-      "Serves octet.v1.Generation, grpc.health.v1 and reflection; forwards each call to a healthy worker.");
+      "octet-router --workers HOST:PORT[,HOST:PORT...] [--port N] [--http-port N]\n"
+      "Serves octet.v1.Generation, grpc.health.v1 and reflection (and, with --http-port, an OpenAI-compatible HTTP\n"
+      "API); forwards each call to a healthy worker.");
   // Both spellings of flag names work: --health-check-interval and --health_check_interval.
   std::vector<std::string> args = octet::NormalizeFlagNames(argc, argv);
   std::vector<char*> arg_ptrs;
@@ -58,6 +79,10 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  if (absl::GetFlag(FLAGS_http_max_body_bytes) < 1) {
+    std::fprintf(stderr, "octet-router: --http-max-body-bytes must be >= 1\n");
+    return 2;
+  }
   absl::StatusOr<std::vector<std::string>> workers = octet::router::ParseWorkerAddresses(absl::GetFlag(FLAGS_workers));
   if (!workers.ok()) {
     std::fprintf(stderr, "octet-router: %s\n", std::string(workers.status().message()).c_str());
@@ -80,9 +105,33 @@ int main(int argc, char** argv) {
                (*router)->port());
   std::fflush(stderr);
 
+  std::unique_ptr<octet::router::http::HttpFrontEnd> http_front_end;
+  if (absl::GetFlag(FLAGS_http_port) >= 0) {
+    octet::router::http::HttpServerOptions http_options;
+    http_options.host = absl::GetFlag(FLAGS_http_host);
+    if (http_options.host.empty()) http_options.host = HttpHostFor(absl::GetFlag(FLAGS_host));
+    http_options.port = absl::GetFlag(FLAGS_http_port);
+    http_options.max_body_bytes = absl::GetFlag(FLAGS_http_max_body_bytes);
+    http_options.num_threads = absl::GetFlag(FLAGS_http_threads);
+    absl::StatusOr<std::unique_ptr<octet::router::http::HttpFrontEnd>> started =
+        octet::router::http::HttpFrontEnd::Start(http_options, (*router)->InProcessChannel());
+    if (!started.ok()) {
+      std::fprintf(stderr, "octet-router: %s\n", std::string(started.status().message()).c_str());
+      (*router)->Shutdown(absl::ZeroDuration());
+      return 1;
+    }
+    http_front_end = *std::move(started);
+    std::fprintf(stderr, "octet-router http listening on %s:%d\n", ConnectHost(http_options.host).c_str(),
+                 http_front_end->port());
+    std::fflush(stderr);
+  }
+
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   OCTET_LOG(INFO, "router") << "received " << strsignal(signal_number);
-  (*router)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  // One grace period for both front ends: HTTP requests finish (or are cancelled) first, then gRPC calls.
+  const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_shutdown_grace);
+  if (http_front_end != nullptr) http_front_end->Shutdown(deadline);
+  (*router)->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
   return 0;
 }
