@@ -15,14 +15,34 @@
 #include "absl/time/time.h"
 #include "base/flag_names.h"
 #include "base/log.h"
+#include "base/metrics_http_server.h"
 #include "router/http/http_front_end.h"
+#include "router/router_metrics.h"
 #include "router/router_server.h"
 #include "router/worker_pool.h"
 
-ABSL_FLAG(std::string, workers, "", "Comma-separated worker addresses, HOST:PORT each (required)");
+ABSL_FLAG(std::string, workers, "", "Comma-separated worker addresses, HOST:PORT each (this or --workers-dns)");
+ABSL_FLAG(std::string, workers_dns, "",
+          "NAME:PORT whose addresses are the workers (e.g. a Kubernetes headless Service), re-resolved every "
+          "--dns-refresh-interval; workers that appear are added, those that go are taken out");
+ABSL_FLAG(absl::Duration, dns_refresh_interval, absl::Seconds(5), "How often --workers-dns is resolved again");
+ABSL_FLAG(std::string, policy, "least-load",
+          "Routing: least-load (fewest outstanding tokens for the KV capacity, from the workers' load reports), "
+          "prefix-affinity (requests sharing their first prompt tokens go to one worker, bounded at 1.25x the "
+          "average load), round-robin");
+ABSL_FLAG(int, prefix_affinity_tokens, 128, "prefix-affinity: how many leading prompt tokens key the worker");
+ABSL_FLAG(int, max_attempts, 3,
+          "Attempts a request may make on different workers before its first response message (failover)");
+ABSL_FLAG(int, max_inflight_requests, 4096,
+          "Requests the router serves at once; one more gets RESOURCE_EXHAUSTED at once (0 = no bound)");
+ABSL_FLAG(int, circuit_breaker_failures, 3,
+          "Consecutive failures (not client errors) that take a worker out for --circuit-breaker-cooldown");
+ABSL_FLAG(absl::Duration, circuit_breaker_cooldown, absl::Seconds(5), "How long a failing worker is taken out");
+ABSL_FLAG(int, metrics_port, 0, "Port of the Prometheus endpoint /metrics on --host (0 = none)");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, port, 50051, "Port to listen on; 0 picks a free one (printed once serving)");
-ABSL_FLAG(absl::Duration, health_check_interval, absl::Milliseconds(500), "Pause between worker health checks");
+ABSL_FLAG(absl::Duration, health_check_interval, absl::Milliseconds(250),
+          "Pause between rounds of worker health checks and load reports");
 ABSL_FLAG(absl::Duration, health_check_timeout, absl::Milliseconds(500),
           "Deadline of one worker health check; a worker that misses it is unhealthy");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
@@ -83,10 +103,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "octet-router: --http-max-body-bytes must be >= 1\n");
     return 2;
   }
-  absl::StatusOr<std::vector<std::string>> workers = octet::router::ParseWorkerAddresses(absl::GetFlag(FLAGS_workers));
+  absl::StatusOr<std::vector<std::string>> workers = std::vector<std::string>{};
+  if (absl::GetFlag(FLAGS_workers_dns).empty() || !absl::GetFlag(FLAGS_workers).empty()) {
+    workers = octet::router::ParseWorkerAddresses(absl::GetFlag(FLAGS_workers));
+  }
   if (!workers.ok()) {
-    std::fprintf(stderr, "octet-router: %s\n", std::string(workers.status().message()).c_str());
+    std::fprintf(stderr, "octet-router: %s (or give --workers-dns NAME:PORT)\n",
+                 std::string(workers.status().message()).c_str());
     return 2;
+  }
+  if (const std::string dns = absl::GetFlag(FLAGS_workers_dns); !dns.empty()) {
+    if (absl::StatusOr<std::vector<std::string>> resolved = octet::router::ResolveWorkerAddresses(dns);
+        !resolved.ok()) {
+      std::fprintf(stderr, "octet-router: %s\n", std::string(resolved.status().message()).c_str());
+      return 2;
+    }
   }
   octet::router::RouterOptions options;
   options.host = absl::GetFlag(FLAGS_host);
@@ -94,12 +125,36 @@ int main(int argc, char** argv) {
   options.workers = *std::move(workers);
   options.pool.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
   options.pool.health_check_timeout = absl::GetFlag(FLAGS_health_check_timeout);
+  options.pool.dns_target = absl::GetFlag(FLAGS_workers_dns);
+  options.pool.dns_refresh_interval = absl::GetFlag(FLAGS_dns_refresh_interval);
+  options.pool.circuit_breaker_failures = absl::GetFlag(FLAGS_circuit_breaker_failures);
+  options.pool.circuit_breaker_cooldown = absl::GetFlag(FLAGS_circuit_breaker_cooldown);
+  options.policy = absl::GetFlag(FLAGS_policy);
+  options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  options.max_inflight = absl::GetFlag(FLAGS_max_inflight_requests);
+  options.prefix_tokens = absl::GetFlag(FLAGS_prefix_affinity_tokens);
+  octet::router::RouterMetrics metrics;  // outlives the router, which reports to it
+  if (absl::GetFlag(FLAGS_metrics_port) > 0) options.observer = &metrics;
 
   absl::StatusOr<std::unique_ptr<octet::router::RouterServer>> router =
       octet::router::RouterServer::Start(std::move(options));
   if (!router.ok()) {
     std::fprintf(stderr, "octet-router: %s\n", std::string(router.status().message()).c_str());
     return 1;
+  }
+  std::unique_ptr<octet::MetricsHttpServer> metrics_server;
+  if (const int metrics_port = absl::GetFlag(FLAGS_metrics_port); metrics_port > 0) {
+    octet::router::RouterServer* server = router->get();
+    absl::StatusOr<std::unique_ptr<octet::MetricsHttpServer>> started = octet::MetricsHttpServer::Start(
+        absl::GetFlag(FLAGS_host), metrics_port,
+        [&metrics, server] { return metrics.Scrape(server->pool(), server->num_inflight()); });
+    if (!started.ok()) {
+      std::fprintf(stderr, "octet-router: %s\n", std::string(started.status().message()).c_str());
+      (*router)->Shutdown(absl::ZeroDuration());
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    OCTET_LOG(INFO, "router") << "metrics on port " << metrics_server->port() << " /metrics";
   }
   std::fprintf(stderr, "octet-router listening on %s:%d\n", ConnectHost(absl::GetFlag(FLAGS_host)).c_str(),
                (*router)->port());

@@ -93,7 +93,9 @@ size_t PrefixAffinityPolicy::Pick(std::span<const size_t> candidates, const Rout
   };
   std::vector<Point> order;
   order.reserve(candidates.size());
+  std::vector<int32_t> calls;  // by position in `candidates`, then looked up by worker below
   int64_t total_calls = 0;
+  int32_t min_calls = std::numeric_limits<int32_t>::max();
   for (size_t w : candidates) {
     const std::string& address = pool_.address(w);
     uint64_t nearest = std::numeric_limits<uint64_t>::max();
@@ -101,13 +103,17 @@ size_t PrefixAffinityPolicy::Pick(std::span<const size_t> candidates, const Rout
       nearest = std::min(nearest, StableHash(address.data(), address.size(), v) - request.prefix_hash);
     }
     order.push_back({nearest, w});
-    total_calls += pool_.Load(w).router_calls;
+    calls.push_back(pool_.Load(w).router_calls);
+    total_calls += calls.back();
+    min_calls = std::min(min_calls, calls.back());
   }
   std::sort(order.begin(), order.end(), [](const Point& a, const Point& b) { return a.distance < b.distance; });
-  // Bounded load: no worker takes more than load_factor x the average (counting this request).
+  // Bounded load: a worker takes the request while it stays within load_factor x the average (counting this
+  // request) or within kLoadSlack calls of the least busy one, so light load never breaks affinity.
   const double bound = load_factor_ * static_cast<double>(total_calls + 1) / static_cast<double>(candidates.size());
   for (const Point& p : order) {
-    if (pool_.Load(p.worker).router_calls + 1 <= std::max(bound, 1.0)) return p.worker;
+    const int32_t c = calls[std::find(candidates.begin(), candidates.end(), p.worker) - candidates.begin()];
+    if (c + 1 <= bound || c - min_calls < kLoadSlack) return p.worker;
   }
   return order.front().worker;
 }

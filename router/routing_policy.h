@@ -3,8 +3,8 @@
 //    load report plus what this router sent it since (this router's own outstanding tokens for workers that do not
 //    report);
 //  - prefix-affinity: consistent hashing of the prompt's first tokens, so requests that share a prefix reach the
-//    worker that has it cached, with a bounded-load fallback (a worker over 1.25x the average of this router's calls
-//    passes the request to the next one on the ring);
+//    worker that has it cached, with a bounded-load fallback (a worker over 1.25x the average of this router's calls,
+//    and more than 4 calls above the least busy one, passes the request to the next one on the ring);
 //  - round-robin: the available workers in turn.
 #pragma once
 
@@ -65,6 +65,7 @@ class LeastLoadPolicy final : public RoutingPolicy {
 class PrefixAffinityPolicy final : public RoutingPolicy {
  public:
   static constexpr int kVirtualNodes = 64;  // ring points a worker
+  static constexpr int kLoadSlack = 4;      // calls above the least busy worker that never count as overload
   explicit PrefixAffinityPolicy(const WorkerPool& pool, double load_factor = 1.25)
       : pool_(pool), load_factor_(load_factor), fallback_(pool) {}
   std::string_view name() const override { return "prefix-affinity"; }
