@@ -30,7 +30,7 @@ struct WorkerOptions {
   double gpu_memory_utilization = 0.9;    // fraction of the GPU's memory the worker may plan for
   bool enforce_eager = false;             // no CUDA graphs for decode steps
   int32_t cuda_graph_max_context = 8192;  // decode steps with longer contexts run eagerly
-  int32_t cuda_graph_max_batch = 32;      // decode steps of more sequences run eagerly
+  int32_t cuda_graph_max_batch = 256;     // decode steps of more sequences run eagerly
   // Reuse cached prompt prefixes' KV blocks; attention-only models only (a hybrid model serves without).
   bool enable_prefix_caching = true;
   int32_t max_queued_requests = 1024;  // waiting requests beyond which new ones get RESOURCE_EXHAUSTED (0 = no bound)
