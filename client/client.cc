@@ -1,13 +1,80 @@
 #include "client/client.h"
 
+#include <grpcpp/support/client_interceptor.h>
+
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace octet::client {
 namespace {
+
+absl::StatusOr<std::string> ReadFile(std::string_view what, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the ", std::string(what), " ", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// Adds `authorization: Bearer <key>` to every call of the channel.
+class ApiKeyInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit ApiKeyInterceptor(const std::string* header) : header_(header) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* const header_;  // owned by the factory, which the channel keeps
+};
+
+class ApiKeyInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit ApiKeyInterceptorFactory(const std::string& key) : header_(absl::StrCat("Bearer ", key)) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new ApiKeyInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;
+};
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ConnectOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("a TLS client certificate and its key go together: give both or neither");
+  }
+  if (!options.tls && options.tls_ca_file.empty() && options.tls_cert_file.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca_file.empty()) {
+    absl::StatusOr<std::string> roots = ReadFile("TLS CA file", options.tls_ca_file);
+    if (!roots.ok()) return roots.status();
+    ssl.pem_root_certs = *std::move(roots);
+  }
+  if (!options.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadFile("TLS certificate", options.tls_cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile("TLS key", options.tls_key_file);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
 
 void SetDeadline(grpc::ClientContext& context, const CallOptions& options) {
   if (options.timeout == absl::InfiniteDuration()) return;
@@ -21,8 +88,30 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(std::string_view address, const ConnectOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(options);
+  if (!credentials.ok()) return credentials.status();
+  if (options.api_key.empty()) return grpc::CreateChannel(std::string(address), *credentials);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<ApiKeyInterceptorFactory>(options.api_key));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(std::string(address), *credentials,
+                                                                 grpc::ChannelArguments(), std::move(interceptors));
+}
+
+absl::StatusOr<std::string> ReadApiKeyFile(const std::string& path) {
+  absl::StatusOr<std::string> contents = ReadFile("API key file", path);
+  if (!contents.ok()) return contents.status();
+  for (absl::string_view line : absl::StrSplit(*contents, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty() && line.front() != '#') return std::string(line);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("the API key file ", path, " holds no key"));
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::string_view address, const ConnectOptions& options) {
-  auto channel = grpc::CreateChannel(std::string(address), grpc::InsecureChannelCredentials());
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(address, options);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<grpc::Channel> channel = *std::move(made);
   if (options.timeout > absl::ZeroDuration()) {
     const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(options.timeout);
     if (!channel->WaitForConnected(deadline)) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +20,13 @@ namespace octet::client {
 struct ConnectOptions {
   // How long Connect waits for the connection to come up; zero skips the wait (the first call connects).
   absl::Duration timeout = absl::Seconds(5);
+  // TLS, on when `tls` is set or a CA file is given; plaintext otherwise.
+  bool tls = false;
+  std::string tls_ca_file;    // PEM CA certificates the server's certificate must chain to (empty: the system's)
+  std::string tls_cert_file;  // PEM client certificate, for servers that require one (with tls_key_file)
+  std::string tls_key_file;
+  // Sent as `authorization: Bearer <api_key>` on every call of the channel (empty: no key).
+  std::string api_key;
 };
 
 struct CallOptions {
@@ -32,8 +40,8 @@ class Client {
   // Called with each streamed message as it arrives; return false to cancel the rest of the stream.
   using ChunkCallback = std::function<bool(const v1::GenerateResponse& chunk)>;
 
-  // Opens a channel to HOST:PORT (or any gRPC target) and waits up to options.timeout for it to connect.
-  // UNAVAILABLE "cannot connect to ADDRESS within T" when it does not.
+  // Opens a channel to HOST:PORT (or any gRPC target) (MakeChannel) and waits up to options.timeout for it to
+  // connect. UNAVAILABLE "cannot connect to ADDRESS within T" when it does not.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(std::string_view address, const ConnectOptions& options = {});
   explicit Client(std::shared_ptr<grpc::Channel> channel);
 
@@ -50,6 +58,13 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Generation::Stub> stub_;
 };
+
+// A channel to `address` with the options' TLS and API key, not yet connected. INVALID_ARGUMENT or NOT_FOUND when a
+// TLS file cannot be read or the client certificate comes without its key (or the other way round).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(std::string_view address, const ConnectOptions& options);
+
+// The API key in `path`: its first line that is neither blank nor a '#' comment, without surrounding whitespace.
+absl::StatusOr<std::string> ReadApiKeyFile(const std::string& path);
 
 // gRPC and absl share the canonical codes; the message is kept as is.
 absl::Status FromGrpcStatus(const grpc::Status& status);

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -54,6 +56,13 @@ ABSL_FLAG(uint64_t, seed, 0,
 ABSL_FLAG(std::string, request_id, "", "Request id for logs (the server assigns one when empty)");
 ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "Deadline of the call, e.g. 30s (default: none)");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "How long to wait for the connection");
+ABSL_FLAG(bool, tls, false, "Connect over TLS, checking the server against the system's CA certificates");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA certificates to check the server's certificate against (implies --tls)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for servers that require one (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, api_key_file, "",
+          "File whose first line (blank lines and '#' comments skipped) is the API key sent as 'authorization: "
+          "Bearer <key>' (default: the OCTET_API_KEY environment variable, if set)");
 ABSL_FLAG(bool, add_special_tokens, false, "tokenize: add the model's beginning-of-sequence token");
 ABSL_FLAG(std::string, model, "", "eval: model folder (config.json, safetensors, tokenizer.json)");
 ABSL_FLAG(std::string, text, "", "eval: UTF-8 text file to score");
@@ -92,6 +101,8 @@ constexpr char kUsage[] =
     "           runs the model in-process on the CPU over FILE, teacher-forced in non-overlapping windows, under\n"
     "           every recipe x KV dtype, and prints perplexity, mean KL(P_bf16 || P_setting), top-1 agreement\n"
     "           with the baseline none/bf16, weight bytes and KV bytes a token\n"
+    "Connection flags of generate, model-info, tokenize and bench: --tls (system CAs) or --tls-ca FILE,\n"
+    "  --tls-cert FILE --tls-key FILE (client certificate), --api-key-file FILE (default: $OCTET_API_KEY)\n"
     "Flag names may be written with '-' or '_' (--max-tokens, --max_tokens).\n";
 
 constexpr int kExitError = 1;  // the call or the connection failed
@@ -110,8 +121,29 @@ int UsageError(std::string_view message) {
 
 octet::client::CallOptions CallOptionsFromFlags() { return {.timeout = absl::GetFlag(FLAGS_timeout)}; }
 
+// --connect-timeout, --tls*, and the API key from --api-key-file or $OCTET_API_KEY.
+absl::StatusOr<octet::client::ConnectOptions> ConnectOptionsFromFlags() {
+  octet::client::ConnectOptions options = {
+      .timeout = absl::GetFlag(FLAGS_connect_timeout),
+      .tls = absl::GetFlag(FLAGS_tls),
+      .tls_ca_file = absl::GetFlag(FLAGS_tls_ca),
+      .tls_cert_file = absl::GetFlag(FLAGS_tls_cert),
+      .tls_key_file = absl::GetFlag(FLAGS_tls_key),
+  };
+  if (const std::string path = absl::GetFlag(FLAGS_api_key_file); !path.empty()) {
+    absl::StatusOr<std::string> key = octet::client::ReadApiKeyFile(path);
+    if (!key.ok()) return key.status();
+    options.api_key = *std::move(key);
+  } else if (const char* key = std::getenv("OCTET_API_KEY"); key != nullptr) {
+    options.api_key = std::string(absl::StripAsciiWhitespace(key));
+  }
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<octet::client::Client>> ConnectFromFlags() {
-  return octet::client::Client::Connect(absl::GetFlag(FLAGS_addr), {.timeout = absl::GetFlag(FLAGS_connect_timeout)});
+  absl::StatusOr<octet::client::ConnectOptions> options = ConnectOptionsFromFlags();
+  if (!options.ok()) return options.status();
+  return octet::client::Client::Connect(absl::GetFlag(FLAGS_addr), *options);
 }
 
 int Generate(const std::vector<std::string>& args) {
@@ -335,7 +367,11 @@ int Bench(const std::vector<std::string>& args, bool temperature_given) {
 
   // The calls share one channel (the library's Client keeps its own private); it is up before the clock starts.
   const std::string address = absl::GetFlag(FLAGS_addr);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  absl::StatusOr<octet::client::ConnectOptions> connect_options = ConnectOptionsFromFlags();
+  if (!connect_options.ok()) return PrintError(connect_options.status());
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = octet::client::MakeChannel(address, *connect_options);
+  if (!made.ok()) return PrintError(made.status());
+  std::shared_ptr<grpc::Channel> channel = *std::move(made);
   channel->WaitForConnected(std::chrono::system_clock::now() +
                             absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_connect_timeout)));
   std::optional<ProgressReporter> progress;  // started by the first measured request: warm-up is not timed

@@ -107,7 +107,8 @@ GenerateReactor::WorkerCall* GenerateReactor::StartAttemptLocked() {
   OCTET_LOG(DEBUG, "router") << RequestLabel(request_) << " -> worker " << forwarding_.pool->address(*worker);
   tried_workers_.push_back(*worker);
   forwarding_.pool->OnCallStart(*worker, route_.estimated_tokens);
-  if (forwarding_.observer) forwarding_.observer->OnRouted(forwarding_.policy->name(), forwarding_.pool->address(*worker));
+  if (forwarding_.observer)
+    forwarding_.observer->OnRouted(forwarding_.policy->name(), forwarding_.pool->address(*worker));
   calls_.push_back(std::make_unique<WorkerCall>(this, *worker, context_->deadline()));
   current_ = calls_.back().get();
   ++running_calls_;
@@ -203,11 +204,11 @@ void GenerateReactor::OnWorkerDone(WorkerCall* call, const grpc::Status& status)
       } else if (RetryElsewhere(outcome) && received_any_) {
         // The client has part of a response that no other worker can continue.
         failed_after_first_message_ = true;
-        final_status_ = grpc::Status(
-            grpc::StatusCode::UNAVAILABLE,
-            "worker " + address + " failed after the response had started (" +
-                absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) + ": " +
-                status.error_message() + "); the messages before this status are what it produced");
+        final_status_ =
+            grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                         "worker " + address + " failed after the response had started (" +
+                             absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) + ": " +
+                             status.error_message() + "); the messages before this status are what it produced");
       } else {
         final_status_ = status;
       }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@
 #include "router/http/http_front_end.h"
 #include "router/router_metrics.h"
 #include "router/router_server.h"
+#include "router/security/api_keys.h"
+#include "router/security/tls_files.h"
 #include "router/worker_pool.h"
 
 ABSL_FLAG(std::string, workers, "", "Comma-separated worker addresses, HOST:PORT each (this or --workers-dns)");
@@ -56,6 +59,21 @@ ABSL_FLAG(std::string, http_host, "",
 ABSL_FLAG(int64_t, http_max_body_bytes, 4 << 20, "Largest HTTP request body accepted; larger ones get 413");
 ABSL_FLAG(int, http_threads, 64,
           "HTTP connections served at once (a streaming request holds one while it runs; more wait)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve gRPC and HTTP over TLS (with --tls-key; default: plaintext)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert (unencrypted)");
+ABSL_FLAG(std::string, api_key_file, "",
+          "File of API keys, one a line ('#' comments and blank lines ignored), read at start-up: every "
+          "octet.v1.Generation call and every HTTP request but /health then needs 'Authorization: Bearer <key>'");
+ABSL_FLAG(std::string, worker_tls_ca, "",
+          "PEM CA certificates the workers' certificates are checked against: TLS to the workers");
+ABSL_FLAG(std::string, worker_tls_cert, "",
+          "PEM client certificate the router shows the workers (mutual TLS; with --worker-tls-key)");
+ABSL_FLAG(std::string, worker_tls_key, "", "PEM private key of --worker-tls-cert (unencrypted)");
+ABSL_FLAG(std::string, worker_tls_server_name, "",
+          "Name every worker's certificate must carry (default: the worker's address as given or resolved)");
+ABSL_FLAG(int32_t, max_request_bytes, 4 << 20,
+          "Largest gRPC request message accepted; a larger one gets RESOURCE_EXHAUSTED");
 
 namespace {
 
@@ -72,6 +90,29 @@ std::string HttpHostFor(const std::string& host) {
   if (host == "::" || host == "[::]") return "0.0.0.0";
   if (host == "::1" || host == "[::1]") return "127.0.0.1";
   return host;
+}
+
+// --worker-tls-*: TLS to the workers when a CA or a client certificate is given.
+absl::StatusOr<octet::router::WorkerTlsOptions> WorkerTlsFromFlags() {
+  octet::router::WorkerTlsOptions tls;
+  const std::string ca = absl::GetFlag(FLAGS_worker_tls_ca);
+  absl::StatusOr<octet::router::security::KeyPair> pair =
+      octet::router::security::ReadKeyPair("--worker-tls-cert", absl::GetFlag(FLAGS_worker_tls_cert),
+                                           "--worker-tls-key", absl::GetFlag(FLAGS_worker_tls_key));
+  if (!pair.ok()) return pair.status();
+  tls.server_name = absl::GetFlag(FLAGS_worker_tls_server_name);
+  tls.enabled = !ca.empty() || !pair->cert_chain.empty();
+  if (!tls.enabled && !tls.server_name.empty()) {
+    return absl::InvalidArgumentError("--worker-tls-server-name needs --worker-tls-ca (or --worker-tls-cert)");
+  }
+  if (!ca.empty()) {
+    absl::StatusOr<std::string> roots = octet::router::security::ReadCertificates("--worker-tls-ca", ca);
+    if (!roots.ok()) return roots.status();
+    tls.root_certs = *std::move(roots);
+  }
+  tls.cert_chain = std::move(pair->cert_chain);
+  tls.private_key = std::move(pair->private_key);
+  return tls;
 }
 
 }  // namespace
@@ -119,6 +160,26 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  absl::StatusOr<octet::router::security::KeyPair> tls = octet::router::security::ReadKeyPair(
+      "--tls-cert", absl::GetFlag(FLAGS_tls_cert), "--tls-key", absl::GetFlag(FLAGS_tls_key));
+  if (!tls.ok()) {
+    std::fprintf(stderr, "octet-router: %s\n", std::string(tls.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<octet::router::WorkerTlsOptions> worker_tls = WorkerTlsFromFlags();
+  if (!worker_tls.ok()) {
+    std::fprintf(stderr, "octet-router: %s\n", std::string(worker_tls.status().message()).c_str());
+    return 2;
+  }
+  std::optional<octet::router::security::ApiKeySet> api_keys;
+  if (const std::string path = absl::GetFlag(FLAGS_api_key_file); !path.empty()) {
+    absl::StatusOr<octet::router::security::ApiKeySet> loaded = octet::router::security::ApiKeySet::LoadFile(path);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "octet-router: --api-key-file: %s\n", std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    api_keys = *std::move(loaded);
+  }
   octet::router::RouterOptions options;
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
@@ -133,6 +194,10 @@ int main(int argc, char** argv) {
   options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.max_inflight = absl::GetFlag(FLAGS_max_inflight_requests);
   options.prefix_tokens = absl::GetFlag(FLAGS_prefix_affinity_tokens);
+  options.pool.tls = *std::move(worker_tls);
+  options.tls = *tls;
+  options.api_keys = api_keys;
+  options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   octet::router::RouterMetrics metrics;  // outlives the router, which reports to it
   if (absl::GetFlag(FLAGS_metrics_port) > 0) options.observer = &metrics;
 
@@ -168,8 +233,10 @@ int main(int argc, char** argv) {
     http_options.port = absl::GetFlag(FLAGS_http_port);
     http_options.max_body_bytes = absl::GetFlag(FLAGS_http_max_body_bytes);
     http_options.num_threads = absl::GetFlag(FLAGS_http_threads);
+    http_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+    http_options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
     absl::StatusOr<std::unique_ptr<octet::router::http::HttpFrontEnd>> started =
-        octet::router::http::HttpFrontEnd::Start(http_options, (*router)->InProcessChannel());
+        octet::router::http::HttpFrontEnd::Start(http_options, (*router)->InProcessChannel(), api_keys);
     if (!started.ok()) {
       std::fprintf(stderr, "octet-router: %s\n", std::string(started.status().message()).c_str());
       (*router)->Shutdown(absl::ZeroDuration());

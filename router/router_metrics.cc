@@ -12,7 +12,7 @@ using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
 const Histogram::BucketBoundaries& LatencyBuckets() {
-  static const Histogram::BucketBoundaries buckets = {0.005, 0.01, 0.02, 0.04, 0.08, 0.1, 0.25, 0.5, 1.0,
+  static const Histogram::BucketBoundaries buckets = {0.005, 0.01, 0.02, 0.04, 0.08, 0.1,  0.25,  0.5,  1.0,
                                                       2.5,   5.0,  10.0, 20.0, 40.0, 80.0, 160.0, 320.0};
   return buckets;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "router/security/bearer_token_interceptor.h"
 
 namespace octet::router {
 namespace {
@@ -32,6 +33,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     return absl::InvalidArgumentError("the router needs workers: --workers or --workers-dns");
   }
   if (options.max_attempts < 1) return absl::InvalidArgumentError("--max-attempts must be at least 1");
+  if (options.max_request_bytes < 1) return absl::InvalidArgumentError("--max-request-bytes must be at least 1");
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " must be in [0, 65535]"));
   }
@@ -56,8 +58,18 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = HostPort(r->options_.host, r->options_.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &r->port_);
-  builder.RegisterService(r->service_.get());
+  builder.AddListeningPort(address, security::MakeServerCredentials(r->options_.tls), &r->port_);
+  builder.SetMaxReceiveMessageSize(r->options_.max_request_bytes);
+  if (r->options_.api_keys.has_value()) {
+    r->grpc_keys_ = *r->options_.api_keys;
+    r->in_process_token_ = security::RandomToken();
+    r->grpc_keys_.Add(r->in_process_token_);
+    r->authenticated_service_ =
+        std::make_unique<security::AuthenticatedGenerationService>(r->service_.get(), &r->grpc_keys_);
+    builder.RegisterService(r->authenticated_service_.get());
+  } else {
+    builder.RegisterService(r->service_.get());
+  }
   r->server_ = builder.BuildAndStart();
   if (r->server_ == nullptr || r->port_ == 0) {
     r->pool_->Stop();
@@ -71,8 +83,20 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   }
   OCTET_LOG(INFO, "router") << "serving on " << HostPort(r->options_.host, r->port_) << " with "
                             << r->pool_->NumHealthy() << " of " << r->pool_->NumListed() << " workers healthy ("
-                            << r->policy_->name() << " routing)";
+                            << r->policy_->name() << " routing; "
+                            << (r->options_.tls.cert_chain.empty() ? "plaintext" : "TLS") << "; "
+                            << (r->options_.api_keys.has_value()
+                                    ? absl::StrCat(r->options_.api_keys->size(), " API keys")
+                                    : std::string("no API keys"))
+                            << ")";
   return router;
+}
+
+std::shared_ptr<grpc::Channel> RouterServer::InProcessChannel() const {
+  if (in_process_token_.empty()) return server_->InProcessChannel(grpc::ChannelArguments());
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(security::MakeBearerTokenInterceptorFactory(in_process_token_));
+  return server_->experimental().InProcessChannelWithInterceptors(grpc::ChannelArguments(), std::move(interceptors));
 }
 
 RouterServer::~RouterServer() {

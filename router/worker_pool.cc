@@ -54,14 +54,21 @@ absl::Status CheckHostPort(absl::string_view entry) {
   return absl::OkStatus();
 }
 
-std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeWorkerChannel(const std::string& address, const WorkerTlsOptions& tls) {
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff grows to 2 minutes; a restarted worker should be back in rotation within
   // about a second, and every target here is a worker we are told to use.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!tls.enabled) return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  // Workers found through DNS are addressed by IP: server_name lets one certificate name cover all of them.
+  if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+  grpc::SslCredentialsOptions credentials;
+  credentials.pem_root_certs = tls.root_certs;
+  credentials.pem_cert_chain = tls.cert_chain;
+  credentials.pem_private_key = tls.private_key;
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(credentials), args);
 }
 
 int64_t NowNs() {
@@ -154,7 +161,7 @@ void WorkerPool::SetListed(const std::vector<std::string>& addresses) {
       }
       auto worker = std::make_unique<Worker>();
       worker->address = address;
-      worker->channel = MakeWorkerChannel(address);
+      worker->channel = MakeWorkerChannel(address, options_.tls);
       worker->stub = v1::Generation::NewStub(worker->channel);
       worker->health = grpc::health::v1::Health::NewStub(worker->channel);
       worker->control = v1::WorkerControl::NewStub(worker->channel);
@@ -327,40 +334,40 @@ void WorkerPool::CheckAll(bool log_all) {
     Worker* w = slots_[workers[k]].get();
     auto call = std::make_shared<Call>();
     call->context.set_deadline(deadline);
-    w->health->async()->Check(
-        &call->context, &call->request, &call->response, [round, call, k](grpc::Status status) {
-          std::string failure;
-          if (!status.ok()) {
-            failure = absl::StrCat(
-                "health check failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
-                ": ", status.error_message());
-          } else if (call->response.status() != HealthCheckResponse::SERVING) {
-            failure = absl::StrCat("health status ", HealthCheckResponse::ServingStatus_Name(call->response.status()));
-          }
-          absl::MutexLock lock(&round->mu);
-          round->failure[k] = std::move(failure);
-          round->done[k] = true;
-          --round->pending;
-        });
+    w->health->async()->Check(&call->context, &call->request, &call->response, [round, call, k](grpc::Status status) {
+      std::string failure;
+      if (!status.ok()) {
+        failure = absl::StrCat(
+            "health check failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ": ",
+            status.error_message());
+      } else if (call->response.status() != HealthCheckResponse::SERVING) {
+        failure = absl::StrCat("health status ", HealthCheckResponse::ServingStatus_Name(call->response.status()));
+      }
+      absl::MutexLock lock(&round->mu);
+      round->failure[k] = std::move(failure);
+      round->done[k] = true;
+      --round->pending;
+    });
     // The load report: applied on arrival (a worker without WorkerControl just never reports).
     auto load = std::make_shared<LoadCall>();
     load->context.set_deadline(deadline);
-    w->control->async()->GetLoad(&load->context, &load->request, &load->response, [round, load, w](grpc::Status status) {
-      if (status.ok()) {
-        const v1::WorkerLoad& r = load->response;
-        w->draining.store(r.draining(), std::memory_order_release);
-        absl::MutexLock lock(&w->mu);
-        w->load.reported = true;
-        w->load.draining = r.draining();
-        w->load.tokens_in_flight = r.num_tokens_in_flight();
-        w->load.kv_capacity_tokens = r.kv_capacity_tokens();
-        w->load.kv_cache_usage = r.kv_cache_usage();
-        w->load.num_waiting = r.num_waiting();
-        w->load.router_tokens_since = 0;  // the report counts what was sent before it
-      }
-      absl::MutexLock lock(&round->mu);
-      --round->pending;
-    });
+    w->control->async()->GetLoad(&load->context, &load->request, &load->response,
+                                 [round, load, w](grpc::Status status) {
+                                   if (status.ok()) {
+                                     const v1::WorkerLoad& r = load->response;
+                                     w->draining.store(r.draining(), std::memory_order_release);
+                                     absl::MutexLock lock(&w->mu);
+                                     w->load.reported = true;
+                                     w->load.draining = r.draining();
+                                     w->load.tokens_in_flight = r.num_tokens_in_flight();
+                                     w->load.kv_capacity_tokens = r.kv_capacity_tokens();
+                                     w->load.kv_cache_usage = r.kv_cache_usage();
+                                     w->load.num_waiting = r.num_waiting();
+                                     w->load.router_tokens_since = 0;  // the report counts what was sent before it
+                                   }
+                                   absl::MutexLock lock(&round->mu);
+                                   --round->pending;
+                                 });
   }
   absl::MutexLock lock(&round->mu);
   // The deadline bounds every call; the extra second only guards against a lost callback.

@@ -30,6 +30,19 @@ absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(std::string_view f
 // for IPv6). An unresolvable name is an empty list, not an error: the workers may not exist yet.
 absl::StatusOr<std::vector<std::string>> ResolveWorkerAddresses(std::string_view name_port);
 
+// TLS on the router's channels to its workers (--worker-tls-*): PEM contents, read at start-up.
+struct WorkerTlsOptions {
+  bool enabled = false;  // false: plaintext
+  // The CA the workers' certificates are checked against (empty: the system's roots).
+  std::string root_certs;
+  // The router's client certificate and its key, for workers that require one (empty: none).
+  std::string cert_chain;
+  std::string private_key;
+  // The name every worker's certificate must carry (empty: the worker's address), so that one certificate name
+  // covers workers found by DNS, which are addressed by IP.
+  std::string server_name;
+};
+
 struct WorkerPoolOptions {
   // How often each worker is health-checked and asked for its load, and how long one round may take.
   absl::Duration health_check_interval = absl::Milliseconds(250);
@@ -43,6 +56,7 @@ struct WorkerPoolOptions {
   // it the worker gets traffic again, and one more failure takes it out again.
   int circuit_breaker_failures = 3;
   absl::Duration circuit_breaker_cooldown = absl::Seconds(5);
+  WorkerTlsOptions tls;
 };
 
 // How a call to a worker ended, for the circuit breaker and the load estimate.
@@ -55,8 +69,8 @@ enum class CallOutcome {
 
 // A worker's latest load report, and the router's own calls to it.
 struct WorkerLoadView {
-  bool reported = false;       // a report has arrived (workers without WorkerControl never report)
-  bool draining = false;       // it takes no new requests
+  bool reported = false;  // a report has arrived (workers without WorkerControl never report)
+  bool draining = false;  // it takes no new requests
   int64_t tokens_in_flight = 0;
   int64_t kv_capacity_tokens = 0;
   float kv_cache_usage = 0.0f;

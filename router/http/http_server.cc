@@ -2,6 +2,8 @@
 
 #include <civetweb.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "router/http/civetweb_openssl.h"
 
 namespace octet::router::http {
 namespace {
@@ -122,14 +125,24 @@ int LogMessage(const mg_connection*, const char* message) {
   return 1;
 }
 
+// The last OpenSSL error of this thread, for a message.
+std::string OpenSslError() {
+  const unsigned long code = ERR_peek_last_error();
+  char text[256] = {};
+  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
+  ERR_clear_error();
+  return code != 0 ? std::string(text) : std::string("unknown OpenSSL error");
+}
+
 }  // namespace
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
-    : options_(std::move(options)), handler_(std::move(handler)) {}
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, HttpGate gate)
+    : options_(std::move(options)), handler_(std::move(handler)), gate_(std::move(gate)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options, HttpHandler handler) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options, HttpHandler handler,
+                                                              HttpGate gate) {
   static std::once_flag init_library;
   std::call_once(init_library, [] { mg_init_library(0); });
 
@@ -138,12 +151,21 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
                                                    ": IPv6 addresses are not supported (Debian's civetweb is built "
                                                    "without IPv6); use an IPv4 address such as 0.0.0.0"));
   }
-  std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
+  const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
+  if (tls && (options.tls_cert_file.empty() || options.tls_key_file.empty())) {
+    return absl::InvalidArgumentError("HTTPS needs both a certificate and its key");
+  }
+  if (tls) {
+    if (absl::Status s = PrepareCivetwebOpenSsl(); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot serve HTTPS: ", s.message()));
+    }
+  }
+  std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler), std::move(gate)));
   const std::string listening = absl::StrCat(options.host, ":", options.port);
   // No keep-alive: an idle kept-alive connection would hold one of the threads. TCP_NODELAY: each stream chunk
   // goes out at once.
   const std::vector<std::pair<const char*, std::string>> settings = {
-      {"listening_ports", listening},
+      {"listening_ports", tls ? absl::StrCat(listening, "s") : listening},
       {"num_threads", absl::StrCat(std::max(1, options.num_threads))},
       {"request_timeout_ms", absl::StrCat(std::max(1, options.io_timeout_ms))},
       {"enable_keep_alive", "no"},
@@ -158,6 +180,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   mg_callbacks callbacks = {};
   callbacks.begin_request = &HttpServer::OnRequest;
   callbacks.log_message = &LogMessage;
+  if (tls) callbacks.init_ssl = &HttpServer::InitTls;
   mg_init_data init = {};
   init.callbacks = &callbacks;
   init.user_data = server.get();
@@ -170,8 +193,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   error.text_buffer_size = sizeof(error_text);
   server->context_ = mg_start2(&init, &error);
   if (server->context_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", listening, ": ",
-                                               error_text[0] != '\0' ? error_text : "civetweb failed to start"));
+    const std::string why = !server->tls_error_.empty() ? server->tls_error_
+                            : error_text[0] != '\0'     ? std::string(error_text)
+                                                        : std::string("civetweb failed to start");
+    return absl::UnavailableError(absl::StrCat("cannot serve HTTP", tls ? "S" : "", " on ", listening, ": ", why));
   }
   mg_server_port ports[4] = {};
   if (mg_get_server_ports(server->context_, 4, ports) < 1) {
@@ -198,14 +223,33 @@ void HttpServer::Stop() {
   context_ = nullptr;
 }
 
+int HttpServer::InitTls(void* ssl_ctx, void* user_data) {
+  auto* server = static_cast<HttpServer*>(user_data);
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  if (SSL_CTX_use_certificate_chain_file(ctx, server->options_.tls_cert_file.c_str()) != 1) {
+    server->tls_error_ = absl::StrCat("certificate ", server->options_.tls_cert_file, ": ", OpenSslError());
+    return -1;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, server->options_.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    server->tls_error_ = absl::StrCat("private key ", server->options_.tls_key_file, ": ", OpenSslError());
+    return -1;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  return 1;  // civetweb loads no certificate of its own
+}
+
 int HttpServer::OnRequest(mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   auto* server = static_cast<HttpServer*>(info->user_data);
   HttpRequest request;
   request.method = info->request_method != nullptr ? info->request_method : "";
   request.path = info->local_uri != nullptr ? info->local_uri : "";
-  request.body = ReadBody(conn, *info, server->options_.max_body_bytes, &request.body_too_large);
+  const char* authorization = mg_get_header(conn, "Authorization");
+  request.authorization = authorization != nullptr ? authorization : "";
   CivetResponder responder(conn);
+  if (server->gate_ && server->gate_(request, responder)) return responder.status();
+  request.body = ReadBody(conn, *info, server->options_.max_body_bytes, &request.body_too_large);
   server->handler_(request, responder);
   return responder.status();
 }

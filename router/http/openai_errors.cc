@@ -84,6 +84,10 @@ absl::Status ModelNotFound(absl::string_view requested, absl::string_view served
                   "model");
 }
 
+absl::Status InvalidApiKey() {
+  return ApiError(absl::StatusCode::kUnauthenticated, 401, "invalid_api_key", "missing or invalid API key");
+}
+
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }

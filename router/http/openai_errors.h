@@ -22,6 +22,9 @@ absl::Status InvalidField(absl::string_view param, absl::string_view message);
 // 404 "model_not_found": `requested` is not the model this router serves.
 absl::Status ModelNotFound(absl::string_view requested, absl::string_view served);
 
+// 401 "invalid_api_key": the request carries no `Authorization: Bearer` key, or not an accepted one.
+absl::Status InvalidApiKey();
+
 // A gRPC status (from the router's Generation service) as an absl::Status with the same code and message.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 

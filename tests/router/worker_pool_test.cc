@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -164,8 +164,8 @@ TEST(WorkerPool, DnsMembershipFollowsTheResolution) {
 TEST(WorkerPool, CircuitBreakerTakesAFailingWorkerOutForACooldown) {
   testing::FakeWorker a;
   WorkerPool pool({a.address()}, {.health_check_interval = absl::Hours(1),
-                                   .circuit_breaker_failures = 3,
-                                   .circuit_breaker_cooldown = absl::Milliseconds(300)});
+                                  .circuit_breaker_failures = 3,
+                                  .circuit_breaker_cooldown = absl::Milliseconds(300)});
   pool.Start(nullptr);
   ASSERT_TRUE(pool.IsAvailable(0));
   // Client errors and a full worker never count; a success resets the count.

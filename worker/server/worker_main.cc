@@ -4,7 +4,9 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -15,6 +17,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "base/flag_names.h"
 #include "base/log.h"
@@ -50,9 +54,10 @@ ABSL_FLAG(std::string, metrics_compat, "",
           "vllm: also export vLLM's names for the gauges gateways and autoscalers read (num_requests_running, ...)");
 ABSL_FLAG(bool, enforce_eager, false, "Run decode steps op by op, without CUDA graphs");
 ABSL_FLAG(int32_t, cuda_graph_max_context, 8192, "Decode steps with longer contexts than this run without CUDA graphs");
-ABSL_FLAG(int32_t, cuda_graph_max_batch, 32,
-          "Decode steps of more sequences than this run without CUDA graphs (measured on an H200 with "
-          "synthetic:qwen3.5-27b: graphs help up to 32 sequences and were slower at 64 and 128)");
+ABSL_FLAG(int32_t, cuda_graph_max_batch, 256,
+          "Decode steps of more sequences than this run without CUDA graphs (graphs are captured for batch 1, 2, 4, "
+          "... up to the smaller of this and --max-num-seqs; on an H200 with synthetic:qwen3.5-27b they were faster "
+          "than eager steps at every batch from 1 to 256: bench/results/model_bench_h200.json)");
 ABSL_FLAG(double, gpu_memory_utilization, 0.9,
           "Fraction of the GPU's memory for weights, KV cache, recurrent state and activations");
 ABSL_FLAG(int32_t, max_num_seqs, 64, "Sequences running at once");
@@ -62,9 +67,54 @@ ABSL_FLAG(std::string, fp8_recipe, "official",
           "none (16-bit everywhere)");
 ABSL_FLAG(std::string, kv_cache_dtype, "fp8",
           "KV cache values: fp8 (E4M3 with per-token, per-head scales), bf16, fp32");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (with --tls-key; default: plaintext)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert (unencrypted)");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates: require every client (the router) to show a certificate they signed (mutual TLS)");
+ABSL_FLAG(int32_t, max_request_bytes, 4 << 20,
+          "Largest gRPC request message accepted; a larger one gets RESOURCE_EXHAUSTED");
 
 namespace octet {
 namespace {
+
+absl::StatusOr<std::string> ReadPemFile(const char* flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  if (contents.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
+  }
+  return contents.str();
+}
+
+// --tls-cert, --tls-key, --tls-client-ca: TLS credentials (mutual TLS with a client CA), else plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromFlags() {
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together: give both or neither");
+  }
+  if (cert.empty()) {
+    if (!client_ca.empty()) return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options(client_ca.empty()
+                                                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  absl::StatusOr<std::string> cert_chain = ReadPemFile("--tls-cert", cert);
+  if (!cert_chain.ok()) return cert_chain.status();
+  absl::StatusOr<std::string> private_key = ReadPemFile("--tls-key", key);
+  if (!private_key.ok()) return private_key.status();
+  options.pem_key_cert_pairs.push_back({.private_key = *std::move(private_key), .cert_chain = *std::move(cert_chain)});
+  if (!client_ca.empty()) {
+    absl::StatusOr<std::string> roots = ReadPemFile("--tls-client-ca", client_ca);
+    if (!roots.ok()) return roots.status();
+    options.pem_root_certs = *std::move(roots);
+  }
+  return grpc::SslServerCredentials(options);
+}
 
 int Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
@@ -77,6 +127,15 @@ int Run() {
   if (!recipe.ok() || !kv_dtype.ok()) {
     std::fprintf(stderr, "octet-worker: %s\n",
                  std::string(recipe.ok() ? kv_dtype.status().message() : recipe.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentialsFromFlags();
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "octet-worker: %s\n", std::string(credentials.status().message()).c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_max_request_bytes) < 1) {
+    std::fprintf(stderr, "octet-worker: --max-request-bytes must be at least 1\n");
     return 2;
   }
   const std::string compat = absl::GetFlag(FLAGS_metrics_compat);
@@ -99,7 +158,8 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   const std::string address = absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
   builder.RegisterService(&service);
   builder.RegisterService(&control);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -45,12 +47,13 @@ std::string Body(const std::string& response) { return response.substr(response.
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void Start(HttpHandler handler, int64_t max_body_bytes = 1000) {
+  void Start(HttpHandler handler, int64_t max_body_bytes = 1000, HttpGate gate = nullptr) {
     HttpServerOptions options;
     options.host = "127.0.0.1";
     options.max_body_bytes = max_body_bytes;
     options.num_threads = 2;
-    absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(options, std::move(handler));
+    absl::StatusOr<std::unique_ptr<HttpServer>> server =
+        HttpServer::Start(options, std::move(handler), std::move(gate));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->port(), 0);
@@ -162,6 +165,78 @@ TEST(HttpServerStartTest, RefusesIpv6AndBusyPorts) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find(absl::StrCat("127.0.0.1:", options.port)), absl::string_view::npos)
       << second.status();
+}
+
+// A gate that lets through only requests with "Authorization: Bearer ok", and records what it saw.
+TEST_F(HttpServerTest, GateAnswersBeforeTheBodyIsReadAndTheHandlerIsNotCalled) {
+  std::atomic<int> handled = 0;
+  absl::Mutex gate_mu;
+  std::vector<HttpRequest> gated;
+  Start(
+      [&handled](const HttpRequest&, HttpResponder& out) {
+        ++handled;
+        out.Send(200, "text/plain", "handled");
+      },
+      1000,
+      [&](const HttpRequest& request, HttpResponder& out) {
+        {
+          absl::MutexLock lock(&gate_mu);
+          gated.push_back(request);
+        }
+        if (request.authorization == "Bearer ok") return false;
+        out.Send(401, "text/plain", "refused", {{"WWW-Authenticate", "Bearer"}});
+        return true;
+      });
+  const std::string refused = Exchange(server_->port(),
+                                       "POST /v1/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer nope\r\n"
+                                       "Content-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(refused.substr(0, 12), "HTTP/1.1 401");
+  EXPECT_NE(refused.find("WWW-Authenticate: Bearer"), std::string::npos) << refused;
+  EXPECT_EQ(Body(refused), "refused");
+  EXPECT_EQ(handled.load(), 0);
+
+  const std::string passed = Exchange(server_->port(),
+                                      "POST /v1/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ok\r\n"
+                                      "Content-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(Body(passed), "handled");
+  EXPECT_EQ(handled.load(), 1);
+  absl::MutexLock lock(&gate_mu);
+  ASSERT_EQ(gated.size(), 2u);
+  EXPECT_EQ(gated[0].authorization, "Bearer nope");
+  EXPECT_EQ(gated[0].path, "/v1/x");
+  EXPECT_TRUE(gated[0].body.empty());  // not read yet
+  EXPECT_TRUE(gated[1].body.empty());
+}
+
+TEST_F(HttpServerTest, TheHandlerSeesTheAuthorizationHeader) {
+  Start(Recording([](const HttpRequest&, HttpResponder& out) { out.Send(200, "text/plain", ""); }));
+  Exchange(server_->port(), "GET /a HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer sk-1\r\n\r\n");
+  EXPECT_EQ(last().authorization, "Bearer sk-1");
+  Exchange(server_->port(), "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(last().authorization, "");
+}
+
+TEST(HttpServerTlsTest, HttpsNeedsACertificateAndItsKey) {
+  HttpServerOptions options;
+  options.host = "127.0.0.1";
+  options.tls_cert_file = "server.pem";
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Start(options, [](const HttpRequest&, HttpResponder&) {});
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Reaches civetweb's TLS set-up (the OpenSSL aliases load, civetweb initializes OpenSSL and calls back) and reports
+// the unreadable certificate by name.
+TEST(HttpServerTlsTest, AnUnreadableCertificateIsReportedByName) {
+  HttpServerOptions options;
+  options.host = "127.0.0.1";
+  options.tls_cert_file = ::testing::TempDir() + "no_such_server.pem";
+  options.tls_key_file = ::testing::TempDir() + "no_such_server.key";
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Start(options, [](const HttpRequest&, HttpResponder&) {});
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("cannot serve HTTPS"), absl::string_view::npos) << server.status();
+  EXPECT_NE(server.status().message().find("no_such_server.pem"), absl::string_view::npos) << server.status();
 }
 
 }  // namespace
