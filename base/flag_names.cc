@@ -19,7 +19,9 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
     std::replace(name.begin(), name.end(), '-', '_');
     if (absl::FindCommandLineFlag(name) == nullptr) {
       // A negated boolean: --no-enable-x or --noenable-x is abseil's --noenable_x.
-      const std::string negated = name.rfind("no_", 0) == 0 ? name.substr(3) : name.rfind("no", 0) == 0 ? name.substr(2) : "";
+      const std::string negated = name.rfind("no_", 0) == 0  ? name.substr(3)
+                                  : name.rfind("no", 0) == 0 ? name.substr(2)
+                                                             : "";
       const absl::CommandLineFlag* flag = negated.empty() ? nullptr : absl::FindCommandLineFlag(negated);
       if (flag == nullptr || !flag->IsOfType<bool>() || name_end != arg.size()) continue;
       name = "no" + negated;

@@ -45,7 +45,7 @@ struct Args {
   int prefill_chunk = 4096;
   int iters = 10;
   int graph_max_batch = 256;  // as the worker's --cuda-graph-max-batch: larger batches run eagerly
-  bool profile = false;      // GPU time per op for each decode batch and prefill (the step times then include events)
+  bool profile = false;       // GPU time per op for each decode batch and prefill (the step times then include events)
 };
 
 std::vector<int> IntList(const std::string& s) {

@@ -27,9 +27,10 @@ TEST(NormalizeFlagNames, SpellsDashedFlagNamesWithUnderscores) {
 }
 
 TEST(NormalizeFlagNames, NegatedBooleansTakeEitherSpelling) {
-  EXPECT_EQ(Normalize({"w", "--no-enable-prefix-caching", "--noenable-prefix-caching", "--enable-prefix-caching=false"}),
-            (std::vector<std::string>{"w", "--noenable_prefix_caching", "--noenable_prefix_caching",
-                                      "--enable_prefix_caching=false"}));
+  EXPECT_EQ(
+      Normalize({"w", "--no-enable-prefix-caching", "--noenable-prefix-caching", "--enable-prefix-caching=false"}),
+      (std::vector<std::string>{"w", "--noenable_prefix_caching", "--noenable_prefix_caching",
+                                "--enable_prefix_caching=false"}));
   // Only booleans have a negated form, and it takes no value.
   EXPECT_EQ(Normalize({"w", "--no-max-tokens", "--no-enable-prefix-caching=1"}),
             (std::vector<std::string>{"w", "--no-max-tokens", "--no-enable-prefix-caching=1"}));

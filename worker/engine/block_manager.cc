@@ -154,7 +154,8 @@ void BlockManager::CacheFullBlocks(Sequence& seq) {
     registered_[block] = true;
     block_hash_[block] = hash;
     parent_hash_[block] = parent;
-    std::copy(block_tokens, block_tokens + block_size_, block_tokens_.begin() + static_cast<size_t>(block) * block_size_);
+    std::copy(block_tokens, block_tokens + block_size_,
+              block_tokens_.begin() + static_cast<size_t>(block) * block_size_);
   }
 }
 

@@ -91,9 +91,9 @@ class BlockManager {
   // the prefix before it and its tokens. Lookups compare the tokens and the parent hash too, so a wrong reuse
   // needs two different prefixes with one 64-bit hash, not just two blocks.
   absl::flat_hash_map<uint64_t, int32_t> cached_;
-  std::vector<bool> registered_;        // [num_blocks]
-  std::vector<uint64_t> block_hash_;    // [num_blocks]
-  std::vector<uint64_t> parent_hash_;   // [num_blocks]
+  std::vector<bool> registered_;       // [num_blocks]
+  std::vector<uint64_t> block_hash_;   // [num_blocks]
+  std::vector<uint64_t> parent_hash_;  // [num_blocks]
   std::vector<int32_t> block_tokens_;  // [num_blocks * block_size]
 };
 

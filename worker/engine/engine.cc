@@ -235,8 +235,8 @@ void Engine::FinishRequest(int64_t seq_id, GenerationOutput out) {
   out.completion_tokens = seq.num_completion_tokens();
   if (observer_) {
     const absl::StatusCode status = out.finish_reason == FinishReason::kCancelled ? absl::StatusCode::kCancelled
-                                    : out.finish_reason == FinishReason::kError     ? out.status.code()
-                                                                                    : absl::StatusCode::kOk;
+                                    : out.finish_reason == FinishReason::kError   ? out.status.code()
+                                                                                  : absl::StatusCode::kOk;
     observer_->OnFinish(out.finish_reason, status, out.prompt_tokens, out.completion_tokens,
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival()).count());
   }

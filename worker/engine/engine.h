@@ -32,8 +32,8 @@ struct EngineConfig {
   SchedulerConfig scheduler;
   int32_t num_kv_blocks = 0;
   int32_t block_size = 16;
-  int32_t max_model_len = 0;           // prompt + completion tokens per sequence
-  int32_t num_state_slots = 0;         // hybrid models: recurrent-state slots (0 for attention-only models)
+  int32_t max_model_len = 0;    // prompt + completion tokens per sequence
+  int32_t num_state_slots = 0;  // hybrid models: recurrent-state slots (0 for attention-only models)
   // Reuse the KV blocks of cached prompt prefixes (BlockManager). Only for attention-only models: a hybrid model's
   // recurrent layers keep one running state per sequence, not per block, so a cached prefix's attention KV alone
   // cannot resume it; the engine refuses the combination.

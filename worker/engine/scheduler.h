@@ -34,8 +34,9 @@ class Scheduler {
   void Add(Sequence* seq);
   // The next step's batch; empty when nothing can run. Running sequences go first (they hold memory), then
   // waiting ones are admitted in priority order, arrival order among equals, while tokens, sequence slots and KV
-  // blocks allow; with prefix caching, an admitted sequence starts after its longest cached prefix. When a running sequence cannot get a block, the worst-priority, most recently admitted one is
-  // preempted (its blocks freed; it is recomputed from the start when readmitted, ahead of its priority's queue).
+  // blocks allow; with prefix caching, an admitted sequence starts after its longest cached prefix. When a running
+  // sequence cannot get a block, the worst-priority, most recently admitted one is preempted (its blocks freed; it is
+  // recomputed from the start when readmitted, ahead of its priority's queue).
   std::vector<ScheduledSequence> Schedule();
   // Removes a finished (or cancelled) sequence from the queues and frees its blocks.
   void Finish(Sequence* seq);

@@ -97,8 +97,8 @@ void GenerateStream::State::Deliver(GenerationOutput output) {
     if (finish == FinishReason::kError) {
       final_queued_ = true;
       // absl and gRPC share status codes; an error without one is the worker's own failure.
-      const grpc::StatusCode code = output.status.ok() ? grpc::StatusCode::INTERNAL
-                                                       : static_cast<grpc::StatusCode>(output.status.code());
+      const grpc::StatusCode code =
+          output.status.ok() ? grpc::StatusCode::INTERNAL : static_cast<grpc::StatusCode>(output.status.code());
       final_status_ = grpc::Status(code, std::string(output.status.message()));
     } else if (finish == FinishReason::kCancelled) {
       final_queued_ = true;

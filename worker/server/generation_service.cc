@@ -62,9 +62,11 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GenerationService::Generate(grpc
   // The caller's gRPC deadline, on the engine's clock: the engine ends the request there even if it never ran.
   // (No deadline, or one more than a year away, is none: it could overflow the clock arithmetic.)
   if (const auto deadline = context->deadline(); deadline != std::chrono::system_clock::time_point::max()) {
-    const auto left = std::max(deadline - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero());
+    const auto left =
+        std::max(deadline - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero());
     if (left < std::chrono::hours(24 * 365)) {
-      r.deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+      r.deadline =
+          std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
     }
   }
   return new GenerateStream(*model_.engine, *model_.tokenizer, std::move(r));

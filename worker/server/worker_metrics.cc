@@ -155,8 +155,8 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
                    .Name("octet_requests_rejected_total")
                    .Help("Requests refused before they were queued, by gRPC status")
                    .Register(r);
-  for (absl::StatusCode code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kResourceExhausted,
-                                absl::StatusCode::kUnavailable}) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kInvalidArgument, absl::StatusCode::kResourceExhausted, absl::StatusCode::kUnavailable}) {
     rejected_->Add({{"status", StatusLabel(code)}});
   }
   BuildGauge()
@@ -193,11 +193,8 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
                              .Help("Prefix cache hits, in tokens (vLLM name)")
                              .Register(r)
                              .Add(model);
-    vllm_preemptions_ = &BuildCounter()
-                             .Name("vllm:num_preemptions_total")
-                             .Help("Preemptions (vLLM name)")
-                             .Register(r)
-                             .Add(model);
+    vllm_preemptions_ =
+        &BuildCounter().Name("vllm:num_preemptions_total").Help("Preemptions (vLLM name)").Register(r).Add(model);
     BuildGauge()
         .Name("vllm:cache_config_info")
         .Help("KV cache configuration (vLLM name; value 1)")

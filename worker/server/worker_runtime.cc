@@ -9,11 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
+#include "base/metrics_http_server.h"
 #include "base/status_macros.h"
 #include "worker/model/synthetic_weights.h"
 #include "worker/runtime/backend_factory.h"
 #include "worker/server/memory_plan.h"
-#include "base/metrics_http_server.h"
 #include "worker/server/worker_metrics.h"
 
 namespace octet {

@@ -6,11 +6,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "base/metrics_http_server.h"
 #include "worker/engine/engine.h"
 #include "worker/engine/model_runner.h"
 #include "worker/model/model_factory.h"
 #include "worker/runtime/backend.h"
-#include "base/metrics_http_server.h"
 #include "worker/server/served_model.h"
 #include "worker/server/worker_metrics.h"
 #include "worker/tokenizer/tokenizer.h"

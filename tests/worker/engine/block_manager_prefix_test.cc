@@ -33,7 +33,7 @@ void Prefill(BlockManager& bm, Sequence& seq) {
 TEST(PrefixCacheTest, ASecondSequenceReusesTheFirstOnesFullBlocks) {
   BlockManager bm(/*num_blocks=*/32, /*block_size=*/4, /*enable_prefix_caching=*/true);
   Sequence a = MakeSequence(1, Range(100, 10));  // blocks: 4 + 4 full, 2 in a partial block
-  EXPECT_EQ(bm.AttachCachedPrefix(a), 0);         // nothing cached yet
+  EXPECT_EQ(bm.AttachCachedPrefix(a), 0);        // nothing cached yet
   Prefill(bm, a);
   ASSERT_EQ(a.block_table().size(), 3u);
 

@@ -256,5 +256,4 @@ inline int FirstFreshIndex(const std::vector<int32_t>& tokens, int min_index) {
   return -1;
 }
 
-
 }  // namespace octet::engine_testing

@@ -278,12 +278,18 @@ TEST(EngineTest, DeadlinesEndRunningAndWaitingRequestsAndFreeTheirBlocks) {
   auto running = std::make_shared<CollectingSink>();
   auto waiting = std::make_shared<CollectingSink>();
   auto patient = std::make_shared<CollectingSink>();
-  h.engine().Submit({.request_id = "running", .prompt_token_ids = Prompt(5), .sampling = Greedy(100000),
-                     .sink = running, .deadline = now + milliseconds(300)});
-  h.engine().Submit({.request_id = "waiting", .prompt_token_ids = Prompt(5, 1), .sampling = Greedy(4),
-                     .sink = waiting, .deadline = now + milliseconds(100)});
-  h.engine().Submit({.request_id = "patient", .prompt_token_ids = Prompt(5, 2), .sampling = Greedy(4),
-                     .sink = patient});
+  h.engine().Submit({.request_id = "running",
+                     .prompt_token_ids = Prompt(5),
+                     .sampling = Greedy(100000),
+                     .sink = running,
+                     .deadline = now + milliseconds(300)});
+  h.engine().Submit({.request_id = "waiting",
+                     .prompt_token_ids = Prompt(5, 1),
+                     .sampling = Greedy(4),
+                     .sink = waiting,
+                     .deadline = now + milliseconds(100)});
+  h.engine().Submit(
+      {.request_id = "patient", .prompt_token_ids = Prompt(5, 2), .sampling = Greedy(4), .sink = patient});
   h.engine().Start();
   ASSERT_TRUE(waiting->WaitFinished());
   EXPECT_EQ(waiting->last().finish_reason, FinishReason::kError);

@@ -67,11 +67,11 @@ std::shared_ptr<TokenSink> SubmitGreedy(WorkerRuntime& worker, const std::string
 
 std::vector<std::string> CodePrompts() {
   std::vector<std::string> prompts;
-  const char* names[] = {"parse", "merge", "split", "count", "reverse", "flatten", "unique", "chunk",
+  const char* names[] = {"parse", "merge",  "split", "count", "reverse", "flatten", "unique", "chunk",
                          "zip",   "rotate", "clamp", "mean",  "median",  "window",  "group",  "sort"};
   for (int i = 0; i < 16; ++i) {
-    prompts.push_back(std::string("def ") + names[i] + "(items" + (i % 3 == 0 ? ", key=None" : "") +
-                      "):\n    \"\"\"" + std::string(i % 5, ' ') + "Return the " + names[i] + " of items.\"\"\"\n");
+    prompts.push_back(std::string("def ") + names[i] + "(items" + (i % 3 == 0 ? ", key=None" : "") + "):\n    \"\"\"" +
+                      std::string(i % 5, ' ') + "Return the " + names[i] + " of items.\"\"\"\n");
   }
   return prompts;
 }
