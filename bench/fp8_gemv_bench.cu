@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -74,6 +75,7 @@ struct Row {
   int64_t n, k, m;
   const char* path;  // "auto" (the launcher's choice), "mma" (tensor core) or "fma"
   int split;         // 0 = the launcher's choice
+  int variant;       // Fp8GemvOptions::variant
   float us;
   double gbps, ratio;
 };
@@ -164,21 +166,27 @@ int main(int argc, char** argv) {
 
     for (int m : tokens_list) {
       // The defaults, then at M = 1 and 8 both paths with every split for comparison.
-      std::vector<std::pair<const char*, int>> configs = {{"auto", 0}};
+      // (path, split, variant): the defaults, then at M = 1 and 8 both paths with every split, and the tile
+      // variants (Fp8GemvOptions::variant) with the launcher's split.
+      std::vector<std::tuple<const char*, int, int>> configs = {{"auto", 0, 0}};
       if (m == 1 || m == 8) {
         for (const char* path : {"mma", "fma"}) {
-          for (int split : {1, 2, 4, 8}) configs.emplace_back(path, split);
+          for (int split : {1, 2, 4, 8}) configs.emplace_back(path, split, 0);
+        }
+        if (m == 1) {
+          for (int variant : {1, 2, 3, 4}) configs.emplace_back("fma", 0, variant);
         }
       } else {
-        configs.emplace_back("fma", 0);
+        configs.emplace_back("fma", 0, 0);
       }
-      for (const auto& [path, split] : configs) {
+      for (const auto& [path, split, variant] : configs) {
         octet::cuda::Fp8GemvOptions options;
         const std::string name(path);
         options.path = name == "fma"   ? octet::cuda::Fp8GemvPath::kFma
                        : name == "mma" ? octet::cuda::Fp8GemvPath::kTensorCore
                                        : octet::cuda::Fp8GemvPath::kAuto;
         options.split = split;
+        options.variant = variant;
         const auto launch = [&](int c) {
           CUDA_CHECK(octet::cuda::Fp8Gemv<float>(xq, xs, wq[c % copies], ws, y, m, s.k, s.n, stream, options));
         };
@@ -199,7 +207,7 @@ int main(int argc, char** argv) {
         CUDA_CHECK(cudaGraphDestroy(graph));
         const float t = Median(us);
         const double gbps = static_cast<double>(w_bytes) / (t * 1e-6) / 1e9;
-        rows.push_back({s.name, s.n, s.k, m, path, split, t, gbps, gbps / copy_gbps});
+        rows.push_back({s.name, s.n, s.k, m, path, split, variant, t, gbps, gbps / copy_gbps});
       }
     }
     for (uint8_t* p : wq) CUDA_CHECK(cudaFree(p));
@@ -225,10 +233,10 @@ int main(int argc, char** argv) {
       const Row& r = rows[i];
       std::fprintf(f,
                    "    {\"shape\": \"%s\", \"n\": %lld, \"k\": %lld, \"m\": %lld, \"path\": \"%s\", "
-                   "\"split\": %s, \"us\": %.3f, \"weight_gbps\": %.1f, \"ratio_to_copy\": %.4f}%s\n",
+                   "\"split\": %s, \"variant\": %d, \"us\": %.3f, \"weight_gbps\": %.1f, \"ratio_to_copy\": %.4f}%s\n",
                    r.shape.c_str(), static_cast<long long>(r.n), static_cast<long long>(r.k),
                    static_cast<long long>(r.m), r.path, r.split == 0 ? "\"auto\"" : std::to_string(r.split).c_str(),
-                   r.us, r.gbps, r.ratio, i + 1 < rows.size() ? "," : "");
+                   r.variant, r.us, r.gbps, r.ratio, i + 1 < rows.size() ? "," : "");
     }
     std::fprintf(f, "  ]\n}\n");
     std::fclose(f);
@@ -238,12 +246,12 @@ int main(int argc, char** argv) {
   }
   std::printf("\nfp8_gemv on %s (%s), copy %.0f GB/s; path mma = tensor core; split = warps per row tile\n", prop.name,
               date, copy_gbps);
-  std::printf("%-11s %5s %5s %1s %4s %5s %8s %6s %6s\n", "shape", "N", "K", "M", "path", "split", "us", "GB/s",
-              "ratio");
+  std::printf("%-11s %5s %5s %1s %4s %5s %3s %8s %6s %6s\n", "shape", "N", "K", "M", "path", "split", "var", "us",
+              "GB/s", "ratio");
   for (const Row& r : rows) {
-    std::printf("%-11s %5lld %5lld %1lld %4s %5s %8.2f %6.0f %6.3f\n", r.shape.c_str(), static_cast<long long>(r.n),
+    std::printf("%-11s %5lld %5lld %1lld %4s %5s %3d %8.2f %6.0f %6.3f\n", r.shape.c_str(), static_cast<long long>(r.n),
                 static_cast<long long>(r.k), static_cast<long long>(r.m), r.path,
-                r.split == 0 ? "auto" : std::to_string(r.split).c_str(), r.us, r.gbps, r.ratio);
+                r.split == 0 ? "auto" : std::to_string(r.split).c_str(), r.variant, r.us, r.gbps, r.ratio);
   }
   return 0;
 }

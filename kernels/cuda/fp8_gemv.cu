@@ -126,8 +126,8 @@ __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
-template <int M, int R, int D, bool kVec, typename OutT>
-__global__ void __launch_bounds__(kThreads, MinBlocksPerSm(M)) Fp8GemvKernel(const GemvParams p) {
+template <int M, int R, int D, int kMinBlocks, bool kVec, typename OutT>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) Fp8GemvKernel(const GemvParams p) {
   const int lane = static_cast<int>(threadIdx.x) % kWarp, warp = static_cast<int>(threadIdx.x) / kWarp;
   const int split = p.split;
   const int slot = warp / split, kw = warp % split;
@@ -236,7 +236,6 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(M)) Fp8GemvKernel(con
 // 4s+2, 4s+3 are k 2t+8, 2t+9. Rows of a warp's 32 loads: 4 threads x 32 bytes = the 128-byte group, coalesced.
 
 constexpr int kTileRows = 16;
-constexpr int kMmaDepth = 2;  // groups loaded before any is used
 
 __device__ __forceinline__ uint32_t E4M3x2ToHalf2(uint32_t two_codes) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two_codes), __NV_E4M3);
@@ -272,6 +271,8 @@ __device__ __forceinline__ void Load32(const uint8_t* p, int64_t valid, bool ena
     }
   }
 }
+
+constexpr int kMmaDepth = 2;  // groups loaded before any is used (4 measured slower on an H200)
 
 template <bool kVec, typename OutT>
 __global__ void __launch_bounds__(kThreads) Fp8GemvMmaKernel(const GemvParams p, int tokens) {
@@ -361,17 +362,43 @@ int SplitOrDefault(const Fp8GemvOptions& options, int64_t tiles, int64_t chunks)
   return ChooseSplit(tiles, chunks, sms);
 }
 
-template <int M, bool kVec, typename OutT>
-cudaError_t Launch(GemvParams p, cudaStream_t stream, const Fp8GemvOptions& options) {
-  constexpr int R = RowsPerWarp(M);
-  constexpr int D = kVec ? LoadDepth(M) : 1;  // the byte path is for odd shapes, not speed
+template <int M, int R, int D, int kMinBlocks, bool kVec, typename OutT>
+cudaError_t LaunchShape(GemvParams p, cudaStream_t stream, const Fp8GemvOptions& options) {
   const int64_t tiles = (p.out_features + R - 1) / R;
   p.split = SplitOrDefault(options, tiles, p.chunks);
   const int64_t tiles_per_block = kWarps / p.split;
   const int64_t blocks = (tiles + tiles_per_block - 1) / tiles_per_block;
   if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
-  Fp8GemvKernel<M, R, D, kVec, OutT><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
+  Fp8GemvKernel<M, R, D, kMinBlocks, kVec, OutT><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
   return cudaGetLastError();
+}
+
+// The tile shape at one token when Fp8GemvOptions::variant is 0, from the shape (measured on an H200,
+// bench/results/fp8_gemv_h200.json: more rows a warp share each decoded activation and put more weight bytes in
+// flight; 4 rows won on the widest matrices, 2 rows 4 deep on the deepest, 2 rows 2 deep in between).
+int OneTokenVariant(int64_t out_features, int64_t in) {
+  if (out_features >= 24576) return 2;
+  if (in >= 12288) return 1;
+  if (out_features >= 8192) return 3;
+  return 2;
+}
+
+template <int M, bool kVec, typename OutT>
+cudaError_t Launch(GemvParams p, cudaStream_t stream, const Fp8GemvOptions& options) {
+  if constexpr (M == 1 && kVec) {  // the tile shapes measured at one token (Fp8GemvOptions::variant)
+    switch (options.variant != 0 ? options.variant : OneTokenVariant(p.out_features, p.in)) {
+      case 1:
+        return LaunchShape<1, 2, 4, 3, kVec, OutT>(p, stream, options);
+      case 2:
+        return LaunchShape<1, 4, 2, 3, kVec, OutT>(p, stream, options);
+      case 3:
+        return LaunchShape<1, 2, 2, 4, kVec, OutT>(p, stream, options);
+      default:  // 4: one row a warp, 4 deep (4 rows x 4 and 8 rows x 2 were measured too, and were slower)
+        break;
+    }
+  }
+  constexpr int D = kVec ? LoadDepth(M) : 1;  // the byte path is for odd shapes, not speed
+  return LaunchShape<M, RowsPerWarp(M), D, MinBlocksPerSm(M), kVec, OutT>(p, stream, options);
 }
 
 template <bool kVec, typename OutT>
@@ -418,16 +445,16 @@ cudaError_t Fp8Gemv(const uint8_t* xq, const float* xs, const uint8_t* wq, const
   if (options.split != 0 && options.split != 1 && options.split != 2 && options.split != 4 && options.split != 8) {
     return cudaErrorInvalidValue;
   }
+  if (options.variant < 0 || options.variant > 4) return cudaErrorInvalidValue;
   if (out_features == 0) return cudaSuccess;
   GemvParams p{xq, xs, wq, ws, y, in, out_features, (in + kGroup - 1) / kGroup, (in + kChunk - 1) / kChunk, 1};
   const bool aligned =
       in % kLaneCols == 0 && reinterpret_cast<uintptr_t>(xq) % 16 == 0 && reinterpret_cast<uintptr_t>(wq) % 16 == 0;
-  // Measured on an H200 (bench/results/fp8_gemv_h200.json): at M = 1 the FMA path with split 1 streamed N = 5120
-  // matrices at 0.61-0.69 of copy bandwidth against the tensor-core path's 0.51-0.59 (320 tiles of 16 rows are too
-  // few); from N = 14336 up, and at every M >= 2, the tensor-core path was as fast or faster (flat in M).
-  const Fp8GemvPath path = options.path != Fp8GemvPath::kAuto
-                               ? options.path
-                               : (tokens == 1 && out_features < 8192 ? Fp8GemvPath::kFma : Fp8GemvPath::kTensorCore);
+  // Measured on an H200 (bench/results/fp8_gemv_h200.json): at M = 1 the FMA path with 2-4 rows a warp streamed
+  // every Qwen3.5-27B shape at 0.61-0.88 of copy bandwidth against the tensor-core path's 0.45-0.69; at M >= 2 the
+  // tensor-core path was as fast or faster (flat in M).
+  const Fp8GemvPath path =
+      options.path != Fp8GemvPath::kAuto ? options.path : (tokens == 1 ? Fp8GemvPath::kFma : Fp8GemvPath::kTensorCore);
   if (path == Fp8GemvPath::kFma) {
     return aligned ? LaunchTokens<true, OutT>(p, tokens, stream, options)
                    : LaunchTokens<false, OutT>(p, tokens, stream, options);

@@ -12,7 +12,7 @@ namespace octet::cuda {
 inline constexpr int64_t kFp8GemvMaxTokens = 8;
 
 enum class Fp8GemvPath {
-  kAuto,        // FMA for one token and fewer than 8192 rows (too few 16-row tiles to fill an H200), else tensor core
+  kAuto,        // FMA for one token, tensor core for more
   kTensorCore,  // mma.sync m16n8k16 (E4M3 decoded to f16, f32 accumulate), 16-row tiles; cost flat in tokens
   kFma,         // fp32 FMAs of the decoded products, 1-4 rows per warp; cost grows with tokens
 };
@@ -22,6 +22,9 @@ enum class Fp8GemvPath {
 struct Fp8GemvOptions {
   Fp8GemvPath path = Fp8GemvPath::kAuto;
   int split = 0;  // warps that share one row tile, splitting K (1, 2, 4 or 8); 0 = chosen by the launcher
+  // FMA path at one token, rows a warp and 16-byte loads in flight a lane per row: 1 = 2 rows x 4, 2 = 4 x 2,
+  // 3 = 2 x 2, 4 = 1 x 4; 0 = chosen from the shape. Ignored elsewhere.
+  int variant = 0;
 };
 
 // y [tokens, out_features] = LinearFp8(xq [tokens, in], xs [tokens, ceil(in/128)],

@@ -5,8 +5,8 @@
 // first-order bound of the two summations' rounding), and outputs of >= 4096 values within 4e-6 of the reference in
 // relative L2 norm (expected: a few 2^-24; the CPU's own sequential sum over K/128 groups contributes as much).
 // Also: every output written (outputs are poisoned with NaN first), bf16 output = RNE of the fp32 one for the same
-// path and split, the same bits on a second run, both paths (tensor core, FMA), every split of K (1, 2, 4, 8) and
-// the byte path (K % 16 != 0, unaligned).
+// path and split, the same bits on a second run, both paths (tensor core, FMA), every split of K (1, 2, 4, 8), every
+// one-token tile shape of the FMA path, and the byte path (K % 16 != 0, unaligned).
 #include "kernels/cuda/fp8_gemv.h"
 
 #include <algorithm>
@@ -126,11 +126,12 @@ struct DeviceProblem {
 
 template <typename OutT>
 std::vector<OutT> RunGemv(const Problem& p, const DeviceProblem& d, Fp8GemvPath path, int split,
-                          const uint8_t* wq = nullptr) {
+                          const uint8_t* wq = nullptr, int variant = 0) {
   DeviceBuffer<OutT> y(static_cast<size_t>(p.tokens * p.out_features));  // poisoned
   Fp8GemvOptions options;
   options.path = path;
   options.split = split;
+  options.variant = variant;
   CUDA_CHECK(Fp8Gemv<OutT>(d.xq.get(), d.xs.get(), wq != nullptr ? wq : d.wq.get(), d.ws.get(), y.get(), p.tokens, p.in,
                            p.out_features, nullptr, options));
   CUDA_CHECK(cudaDeviceSynchronize());
@@ -193,6 +194,15 @@ void CheckAllPaths(const Problem& p) {
       int64_t bad = 0;
       for (size_t i = 0; i < y.size(); ++i) bad += Bf16Bits(yb[i]) != Bf16Bits(FloatToBf16(y[i]));
       EXPECT_EQ(bad, 0) << Name(p, (what + " bf16").c_str());
+    }
+  }
+  if (p.tokens == 1) {  // every one-token tile shape (rows a warp x loads in flight), alone and with K split
+    for (int variant = 1; variant <= 4; ++variant) {
+      for (int split : {1, 4}) {
+        const std::string what = "fma variant " + std::to_string(variant) + " split " + std::to_string(split);
+        CheckAgainstReference(p, RunGemv<float>(p, d, Fp8GemvPath::kFma, split, nullptr, variant),
+                              Name(p, what.c_str()));
+      }
     }
   }
 }
