@@ -125,11 +125,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(std::string_view address
 Client::Client(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::Generation::NewStub(channel_)) {}
 
-absl::Status Client::Generate(const v1::GenerateRequest& request, const ChunkCallback& on_chunk,
-                              const CallOptions& options) {
-  grpc::ClientContext context;
-  SetDeadline(context, options);
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader = stub_->Generate(&context, request);
+namespace {
+
+// Reads a response stream to its end, handing every message to on_chunk (which may stop it).
+absl::Status ReadStream(grpc::ClientContext& context, grpc::ClientReader<v1::GenerateResponse>& stream,
+                        const Client::ChunkCallback& on_chunk) {
+  grpc::ClientReader<v1::GenerateResponse>* reader = &stream;
   v1::GenerateResponse chunk;
   bool stopped = false;
   while (reader->Read(&chunk)) {
@@ -142,6 +143,23 @@ absl::Status Client::Generate(const v1::GenerateRequest& request, const ChunkCal
   const grpc::Status status = reader->Finish();
   if (stopped) return absl::CancelledError("generation stopped by the caller");
   return FromGrpcStatus(status);
+}
+
+}  // namespace
+
+absl::Status Client::Generate(const v1::GenerateRequest& request, const ChunkCallback& on_chunk,
+                              const CallOptions& options) {
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader = stub_->Generate(&context, request);
+  return ReadStream(context, *reader, on_chunk);
+}
+
+absl::Status Client::Chat(const v1::ChatRequest& request, const ChunkCallback& on_chunk, const CallOptions& options) {
+  grpc::ClientContext context;
+  SetDeadline(context, options);
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader = stub_->Chat(&context, request);
+  return ReadStream(context, *reader, on_chunk);
 }
 
 absl::StatusOr<std::vector<int32_t>> Client::Tokenize(std::string_view text, bool add_special_tokens,

@@ -50,6 +50,8 @@ class Client {
   // CANCELLED when on_chunk returned false.
   absl::Status Generate(const v1::GenerateRequest& request, const ChunkCallback& on_chunk,
                         const CallOptions& options = {});
+  // The assistant's next turn of a conversation (the router applies the chat template), streamed as Generate is.
+  absl::Status Chat(const v1::ChatRequest& request, const ChunkCallback& on_chunk, const CallOptions& options = {});
   absl::StatusOr<std::vector<int32_t>> Tokenize(std::string_view text, bool add_special_tokens,
                                                 const CallOptions& options = {});
   absl::StatusOr<v1::ModelInfo> GetModelInfo(const CallOptions& options = {});

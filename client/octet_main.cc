@@ -39,6 +39,7 @@
 #include "client/bench/bench_stats.h"
 #include "client/bench/serving_bench.h"
 #include "client/bench/workload.h"
+#include "client/chat_command.h"
 #include "client/client.h"
 #include "worker/eval/eval_report.h"
 #include "worker/eval/evaluator.h"
@@ -53,6 +54,7 @@ ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling mass in (0, 1] (1: off)");
 ABSL_FLAG(int32_t, top_k, 0, "Sample among the k most likely tokens (0: no limit)");
 ABSL_FLAG(uint64_t, seed, 0,
           "generate: sampling seed (0: derived from the request); bench: seed of the prompts and arrival times");
+ABSL_FLAG(std::string, system, "", "chat: the system message that starts the conversation");
 ABSL_FLAG(std::string, request_id, "", "Request id for logs (the server assigns one when empty)");
 ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "Deadline of the call, e.g. 30s (default: none)");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "How long to wait for the connection");
@@ -89,7 +91,10 @@ constexpr char kUsage[] =
     "octet <command> [flags] [args]\n"
     "  generate --addr HOST:PORT [--max-tokens N --temperature T --top-p P --top-k K --seed S --timeout D] PROMPT\n"
     "           streams the completion of PROMPT (\"-\" reads it from stdin) to stdout\n"
-    "  model-info --addr HOST:PORT      describes the served model\n"
+    "  chat --addr HOST:PORT [--system TEXT] [sampling flags]\n"
+    "           a conversation through the router: each stdin line is a turn, the reply streams to stdout;\n"
+    "           /reset starts over, /exit or end of input ends it\n"
+    "  model-info (or info) --addr HOST:PORT   describes the served model\n"
     "  tokenize --addr HOST:PORT TEXT   prints the token ids of TEXT\n"
     "  bench --addr HOST:PORT [--num-prompts 100 --input-len 128 --output-len 128 --random-range-ratio R\n"
     "        --shared-prefix-len P --seed S --request-rate inf --max-concurrency C --warmup 1 --temperature 0\n"
@@ -178,6 +183,24 @@ int Generate(const std::vector<std::string>& args) {
       CallOptionsFromFlags());
   if (stdout_failed) return PrintError(absl::AbortedError("cannot write to stdout"));
   if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);  // piped output stays exactly the generated text
+  if (!status.ok()) return PrintError(status);
+  return 0;
+}
+
+int Chat(const std::vector<std::string>& args) {
+  if (!args.empty()) return UsageError("chat takes no arguments: it reads the user's turns from stdin");
+  octet::client::ChatOptions options;
+  options.system = absl::GetFlag(FLAGS_system);
+  if (absl::GetFlag(FLAGS_max_tokens) != 0) options.sampling.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  options.sampling.set_temperature(absl::GetFlag(FLAGS_temperature));
+  options.sampling.set_top_p(absl::GetFlag(FLAGS_top_p));
+  options.sampling.set_top_k(absl::GetFlag(FLAGS_top_k));
+  options.sampling.set_seed(absl::GetFlag(FLAGS_seed));
+  options.prompts = isatty(STDIN_FILENO);
+  options.call = CallOptionsFromFlags();
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return PrintError(client.status());
+  const absl::Status status = octet::client::RunChat(**client, options, std::cin, stdout, stderr);
   if (!status.ok()) return PrintError(status);
   return 0;
 }
@@ -440,7 +463,8 @@ int main(int argc, char** argv) {
   const std::string command = positional[1];
   const std::vector<std::string> args(positional.begin() + 2, positional.end());
   if (command == "generate") return Generate(args);
-  if (command == "model-info") return ModelInfo(args);
+  if (command == "chat") return Chat(args);
+  if (command == "model-info" || command == "info") return ModelInfo(args);
   if (command == "tokenize") return Tokenize(args);
   if (command == "eval") return Eval(args, max_tokens_given);
   if (command == "bench") return Bench(args, temperature_given);

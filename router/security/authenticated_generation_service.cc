@@ -39,6 +39,12 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* AuthenticatedGenerationService::
   return inner_->Generate(context, request);
 }
 
+grpc::ServerWriteReactor<v1::GenerateResponse>* AuthenticatedGenerationService::Chat(
+    grpc::CallbackServerContext* context, const v1::ChatRequest* request) {
+  if (!Authorized(*context)) return new RefusedStream();
+  return inner_->Chat(context, request);
+}
+
 grpc::ServerUnaryReactor* AuthenticatedGenerationService::Tokenize(grpc::CallbackServerContext* context,
                                                                    const v1::TokenizeRequest* request,
                                                                    v1::TokenizeResponse* response) {

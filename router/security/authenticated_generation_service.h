@@ -23,6 +23,8 @@ class AuthenticatedGenerationService final : public v1::Generation::CallbackServ
                                      v1::TokenizeResponse* response) override;
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context, const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Chat(grpc::CallbackServerContext* context,
+                                                       const v1::ChatRequest* request) override;
 
  private:
   bool Authorized(const grpc::CallbackServerContext& context) const;

@@ -161,6 +161,9 @@ class ScriptedServer:
     def Tokenize(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark sends token ids")
 
+    def Chat(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark sends Generate calls")
+
     def GetModelInfo(self, request, context):
         return self.pb.ModelInfo(model_name="scripted", context_length=256, vocab_size=self.VOCAB, backend="cpu")
 

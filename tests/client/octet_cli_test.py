@@ -196,3 +196,34 @@ def test_usage_errors_exit_2(args, message):
     assert result.returncode == 2
     assert result.stderr.startswith(message)
     assert "usage: octet <command>" in result.stderr
+
+
+def test_chat_keeps_the_conversation_and_the_router_writes_chatml(make_worker, make_router):
+    worker = make_worker(num_chunks=3)
+    router = make_router([worker])
+    result = octet("chat", "--addr", router, "--system", "Be brief.", "--max-tokens", "8",
+                   stdin="hello\n\nsecond turn\n/reset\nafter reset\n")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "t0 t1 t2 \n" * 3  # each reply, then a newline
+    prompts = [c.request.prompt for c in worker.calls_of("Generate")]
+    system = "<|im_start|>system\nBe brief.<|im_end|>\n"
+    assert prompts == [
+        system + "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n",
+        system + "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\nt0 t1 t2<|im_end|>\n"
+        "<|im_start|>user\nsecond turn<|im_end|>\n<|im_start|>assistant\n",
+        system + "<|im_start|>user\nafter reset<|im_end|>\n<|im_start|>assistant\n",
+    ]
+    request = worker.calls_of("Generate")[0].request
+    assert list(request.sampling.stop) == ["<|im_end|>"] and request.sampling.max_tokens == 8
+
+
+def test_chat_straight_to_a_worker_is_unimplemented(make_worker):
+    worker = make_worker()
+    result = octet("chat", "--addr", worker.address, stdin="hi\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("octet: UNIMPLEMENTED")
+
+
+def test_info_is_model_info(make_worker):
+    worker = make_worker("m")
+    assert octet("info", "--addr", worker.address).stdout == octet("model-info", "--addr", worker.address).stdout

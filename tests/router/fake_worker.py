@@ -125,6 +125,10 @@ class _Servicer:
                                   usage=pb.Usage(prompt_tokens=len(request.prompt.split()),
                                                  completion_tokens=num_chunks))
 
+    def Chat(self, request, context):
+        # Workers leave chat templates to the router, as octet-worker does.
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Chat is served by the router")
+
     def Tokenize(self, request, context):
         call = self.w._record("Tokenize", request, context)
         call.finished_by_worker = True
