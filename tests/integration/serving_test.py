@@ -253,3 +253,25 @@ def test_worker_not_serving_until_loaded(stubs, tmp_path):
                               "--host", "127.0.0.1", "--port", "0"])
     assert worker.wait(timeout=30) != 0
     assert "cannot serve" in worker.output()
+
+
+def test_octet_chat_on_cpu_workers_answers_as_generate_on_the_chatml_prompt(cluster, router_stub, stubs):
+    """`octet chat` through the router: two turns, each reply equal to a greedy Generate of the ChatML prompt."""
+    import subprocess
+
+    pb = stubs.generation_pb2
+    octet = harness.binary("client/octet")
+    result = subprocess.run([octet, "chat", "--addr", cluster["router"], "--system", "You write Python.",
+                             "--max-tokens", "12", "--temperature", "0"],
+                            input="def add(a, b):\nnow subtract\n", capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    prompt = ("<|im_start|>system\nYou write Python.<|im_end|>\n<|im_start|>user\ndef add(a, b):<|im_end|>\n"
+              "<|im_start|>assistant\n")
+    end_id = list(router_stub.Tokenize(pb.TokenizeRequest(text="<|im_end|>"), timeout=10).token_ids)
+    sampling = pb.SamplingParams(max_tokens=12, temperature=0, stop=["<|im_end|>"],
+                                 stop_token_ids=end_id if len(end_id) == 1 else [])
+    text = "".join(r.text for r in router_stub.Generate(pb.GenerateRequest(prompt=prompt, sampling=sampling),
+                                                        timeout=60))
+    # The first reply, a newline, then the second turn's reply (replies may hold newlines of their own).
+    assert text and result.stdout.startswith(text + "\n"), (result.stdout, text)
+    assert len(result.stdout) > len(text) + 2
