@@ -9,7 +9,8 @@
 // recurrent state read and written once; limit = bytes / copy bandwidth. Prefill: one sequence of L tokens in
 // chunks of --prefill-chunk tokens, tokens / time.
 //   model_bench [--model synthetic:qwen3.5-27b] [--out DIR] [--batches 1,8,32,64,128] [--context 1024]
-//               [--prefill 1024,4096,16384] [--iters 10] [--graph-max-batch 32] [--profile]
+//               [--prefill 1024,4096,16384] [--iters 10] [--graph-max-batch 256] [--profile] [--kv-cache-dtype
+//               fp8|bf16]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -46,6 +47,7 @@ struct Args {
   int iters = 10;
   int graph_max_batch = 256;  // as the worker's --cuda-graph-max-batch: larger batches run eagerly
   bool profile = false;       // GPU time per op for each decode batch and prefill (the step times then include events)
+  DType kv_dtype = DType::kF8E4M3;  // --kv-cache-dtype fp8|bf16
 };
 
 std::vector<int> IntList(const std::string& s) {
@@ -89,7 +91,14 @@ Args ParseArgs(int argc, char** argv) {
       a.graph_max_batch = IntList(v)[0];
     else if (arg == "--profile")
       a.profile = true;
-    else {
+    else if (const char* v = value("--kv-cache-dtype")) {
+      const std::string d = v;
+      if (d != "fp8" && d != "bf16") {
+        std::fprintf(stderr, "model_bench: --kv-cache-dtype must be fp8 or bf16\n");
+        std::exit(2);
+      }
+      a.kv_dtype = d == "fp8" ? DType::kF8E4M3 : DType::kBF16;
+    } else {
       std::fprintf(stderr, "model_bench: unknown argument %s\n", arg.c_str());
       std::exit(2);
     }
@@ -236,7 +245,7 @@ int Run(const Args& args) {
                            {"commit", commit ? commit : "unknown"},
                            {"model", args.model},
                            {"recipe", "official"},
-                           {"kv_cache_dtype", "fp8_e4m3"},
+                           {"kv_cache_dtype", std::string(DTypeName(args.kv_dtype))},
                            {"copy_bandwidth_GBps", copy_bw / 1e9},
                            {"cublaslt_fp8_gemm_TFLOPs", lt_flops / 1e12},
                            {"weights_bytes", ws.fp8_bytes + ws.other_bytes}};
@@ -247,7 +256,7 @@ int Run(const Args& args) {
   {
     // One extra state slot: the decode graphs' padding rows.
     KvCache cache =
-        AllocateKvCache(backend, spec, max_batch * blocks_per_seq, block_size, max_batch + 1, DType::kF8E4M3);
+        AllocateKvCache(backend, spec, max_batch * blocks_per_seq, block_size, max_batch + 1, args.kv_dtype);
     DecodeGraphsConfig graph_config{std::min(max_batch, args.graph_max_batch), args.context + 1, max_batch};
     std::unique_ptr<DecodeGraphs> graphs = DecodeGraphs::Capture(model, backend, cache, graph_config);
     std::printf("\ndecode (context %d)   eager ms   graph ms   tokens/s   bytes/step GB   limit ms   of limit\n",
@@ -285,7 +294,7 @@ int Run(const Args& args) {
         if (i >= 3) graph_ms.push_back(t);
       }
       const double step_ms = graphed ? Median(graph_ms) : eager_ms;
-      const double kv_bytes = static_cast<double>(batch) * (args.context + 1) * spec.BytesPerToken(DType::kF8E4M3);
+      const double kv_bytes = static_cast<double>(batch) * (args.context + 1) * spec.BytesPerToken(args.kv_dtype);
       const double state_bytes = 2.0 * batch * spec.BytesPerStateSlot(DType::kF32);
       const double bytes = weight_bytes + kv_bytes + state_bytes;
       const double limit_ms = bytes / copy_bw * 1e3;
@@ -306,7 +315,7 @@ int Run(const Args& args) {
   std::printf("\nprefill (chunks of %d)   tokens   time s   tokens/s\n", args.prefill_chunk);
   for (int len : args.prefill) {
     const int blocks = (len + block_size - 1) / block_size;
-    KvCache cache = AllocateKvCache(backend, spec, blocks, block_size, 1, DType::kF8E4M3);
+    KvCache cache = AllocateKvCache(backend, spec, blocks, block_size, 1, args.kv_dtype);
     std::vector<int32_t> ids(len), table(blocks);
     for (int i = 0; i < len; ++i) ids[i] = (i * 7919) % 1000;
     for (int i = 0; i < blocks; ++i) table[i] = i;

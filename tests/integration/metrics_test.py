@@ -76,6 +76,7 @@ def test_metrics_move_with_a_request(worker, stubs):
     assert value(after, "octet_inter_token_latency_seconds_count") - \
         value(before, "octet_inter_token_latency_seconds_count") == 11
     assert value(after, "octet_e2e_request_latency_seconds_count") >= 1
+    assert value(after, "octet_engine_host_seconds_total") > value(before, "octet_engine_host_seconds_total")
     # Idle again: nothing running or waiting, every KV block free.
     assert value(after, "octet_requests_waiting") == 0
     assert value(after, "octet_kv_cache_used_blocks") == 0

@@ -138,6 +138,7 @@ void Engine::ExpireDeadlines() {
 }
 
 void Engine::Step() {
+  const auto step_start = std::chrono::steady_clock::now();
   ExpireDeadlines();
   const std::vector<ScheduledSequence> batch = scheduler_.Schedule();
   if (batch.empty()) {
@@ -158,6 +159,7 @@ void Engine::Step() {
       if (observer_) observer_->OnScheduled(std::chrono::duration<double>(start - s.seq->arrival()).count());
     }
   }
+  const auto run_start = std::chrono::steady_clock::now();
   const StepOutput step = runner_.Run(batch);
   const auto now = std::chrono::steady_clock::now();
   if (observer_) {
@@ -194,6 +196,10 @@ void Engine::Step() {
   }
   stats_.num_steps.fetch_add(1, std::memory_order_relaxed);
   PublishStats();
+  if (observer_) {
+    const auto end = std::chrono::steady_clock::now();
+    observer_->OnHostTime(std::chrono::duration<double>((run_start - step_start) + (end - now)).count());
+  }
 }
 
 bool Engine::ProcessToken(Request& request, SampleResult sample) {

@@ -26,6 +26,9 @@ class EngineObserver {
   virtual ~EngineObserver() = default;
   // A step ran: sequences in it, their prompt (prefill) and generated (decode) tokens, and its wall time.
   virtual void OnStep(int32_t batch_size, int32_t prefill_tokens, int32_t decode_tokens, double seconds) {}
+  // After a step: the engine thread's own time in it, outside the model runner (deadlines, scheduling, sampling's
+  // bookkeeping, detokenization, delivery, stats).
+  virtual void OnHostTime(double seconds) {}
   // A request entered its first step after `queue_seconds` waiting.
   virtual void OnScheduled(double queue_seconds) {}
   // A request's first generated token, `seconds` after it was submitted.

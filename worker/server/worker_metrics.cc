@@ -96,6 +96,13 @@ WorkerMetrics::WorkerMetrics(const WorkerMetricsInfo& info)
                       .Register(r)
                       .Add({});
   steps_ = &BuildCounter().Name("octet_engine_steps_total").Help("Engine steps run").Register(r).Add({});
+  host_seconds_ = &BuildCounter()
+                       .Name("octet_engine_host_seconds_total")
+                       .Help(
+                           "Engine-thread time of steps outside the model runner (scheduling, bookkeeping, "
+                           "detokenization, delivery); with octet_engine_step_seconds_sum, the host's share")
+                       .Register(r)
+                       .Add({});
   ttft_ = &BuildHistogram()
                .Name("octet_time_to_first_token_seconds")
                .Help("From submission to the first generated token")
@@ -231,6 +238,8 @@ void WorkerMetrics::OnStep(int32_t batch_size, int32_t prefill_tokens, int32_t d
 }
 
 void WorkerMetrics::OnScheduled(double queue_seconds) { queue_->Observe(queue_seconds); }
+
+void WorkerMetrics::OnHostTime(double seconds) { host_seconds_->Increment(seconds); }
 
 void WorkerMetrics::OnFirstToken(double seconds) {
   ttft_->Observe(seconds);

@@ -45,6 +45,7 @@ class WorkerMetrics final : public EngineObserver {
 
   void OnStep(int32_t batch_size, int32_t prefill_tokens, int32_t decode_tokens, double seconds) override;
   void OnScheduled(double queue_seconds) override;
+  void OnHostTime(double seconds) override;
   void OnFirstToken(double seconds) override;
   void OnNextToken(double seconds) override;
   void OnFinish(FinishReason reason, absl::StatusCode status, int32_t prompt_tokens, int32_t completion_tokens,
@@ -70,6 +71,7 @@ class WorkerMetrics final : public EngineObserver {
   prometheus::Counter* generation_tokens_;
   prometheus::Counter* preemptions_;
   prometheus::Counter* steps_;
+  prometheus::Counter* host_seconds_;
   prometheus::Histogram* ttft_;
   prometheus::Histogram* itl_;
   prometheus::Histogram* e2e_;

@@ -45,6 +45,7 @@ TEST(WorkerMetricsTest, EventsMoveTheMetrics) {
   m.OnSnapshot({.num_running = 2, .num_waiting = 3, .num_free_blocks = 6, .num_total_blocks = 10});
   m.OnScheduled(0.5);
   m.OnStep(2, 100, 1, 0.02);
+  m.OnHostTime(0.25);
   m.OnFirstToken(0.6);
   m.OnNextToken(0.03);
   m.OnNextToken(0.03);
@@ -66,6 +67,7 @@ TEST(WorkerMetricsTest, EventsMoveTheMetrics) {
   EXPECT_THAT(after, HasSubstr("octet_e2e_request_latency_seconds_sum 3.5"));
   EXPECT_THAT(after, HasSubstr("octet_request_queue_time_seconds_count 1"));
   EXPECT_THAT(after, HasSubstr("octet_batch_size_count 1"));
+  EXPECT_THAT(after, HasSubstr("octet_engine_host_seconds_total 0.25"));
   EXPECT_THAT(after, HasSubstr("octet_preemptions_total 2"));
   EXPECT_THAT(after, HasSubstr("octet_requests_running 0"));
   EXPECT_THAT(after, HasSubstr("octet_kv_cache_used_blocks 0"));
