@@ -45,7 +45,8 @@ ABSL_FLAG(int, metrics_port, 0, "Port of the Prometheus endpoint /metrics on --h
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, port, 50051, "Port to listen on; 0 picks a free one (printed once serving)");
 ABSL_FLAG(absl::Duration, health_check_interval, absl::Milliseconds(250),
-          "Pause between rounds of worker health checks and load reports");
+          "Pause between rounds of worker load reports (health itself streams from a grpc.health.v1 Watch per worker; "
+          "a round also restarts ended Watches and Checks workers without Watch)");
 ABSL_FLAG(absl::Duration, health_check_timeout, absl::Milliseconds(500),
           "Deadline of one worker health check; a worker that misses it is unhealthy");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -76,6 +77,11 @@ int64_t NowNs() {
       .count();
 }
 
+std::string StatusText(const grpc::Status& status) {
+  return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ": ",
+                      status.error_message());
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ResolveWorkerAddresses(std::string_view name_port) {
@@ -138,6 +144,37 @@ absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(std::string_view f
   return addresses;
 }
 
+// The unary calls of one round (Checks or load reports): their callbacks record a result each, the watcher thread
+// waits for all of them and reads the results.
+class WorkerPool::CallGroup {
+ public:
+  explicit CallGroup(size_t n) : pending_(n), failure_(n), done_(n, false) {}
+  void Finish(size_t k, std::string failure) {
+    absl::MutexLock lock(&mu_);
+    failure_[k] = std::move(failure);
+    done_[k] = true;
+    --pending_;
+  }
+  // The calls' deadline bounds them; the extra second only guards against a lost callback.
+  void Wait(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; };
+    mu_.AwaitWithDeadline(absl::Condition(&all_done), deadline + absl::Seconds(1));
+  }
+  // After Wait: call k's failure ("" when it succeeded), or nullopt when it has not completed.
+  std::optional<std::string> Result(size_t k) {
+    absl::MutexLock lock(&mu_);
+    if (!done_[k]) return std::nullopt;
+    return failure_[k];
+  }
+
+ private:
+  absl::Mutex mu_;
+  size_t pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> failure_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> done_ ABSL_GUARDED_BY(mu_);
+};
+
 WorkerPool::WorkerPool(std::vector<std::string> addresses, WorkerPoolOptions options) : options_(std::move(options)) {
   slots_.resize(kMaxWorkers);
   SetListed(addresses);
@@ -176,8 +213,8 @@ void WorkerPool::SetListed(const std::vector<std::string>& addresses) {
   }
   for (size_t slot = 0; slot < n; ++slot) {
     if (!keep[slot] && slots_[slot]->listed.exchange(false)) {
-      slots_[slot]->healthy.store(false, std::memory_order_release);
       OCTET_LOG(INFO, "router") << "worker " << slots_[slot]->address << " removed (no longer resolved)";
+      DropWatch(slot, /*mark_unhealthy=*/true, "no longer resolved");
     }
   }
 }
@@ -196,9 +233,14 @@ void WorkerPool::Resolve() {
 void WorkerPool::Start(HealthListener listener) {
   listener_ = std::move(listener);
   Resolve();
-  CheckAll(/*log_all=*/true);
-  last_reported_available_ = NumHealthy();
-  if (listener_) listener_(last_reported_available_);
+  RunRound(/*log_all=*/true);
+  log_every_result_.store(false, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&report_mu_);
+    reporting_ = true;
+    last_reported_available_ = NumHealthy();
+    if (listener_) listener_(last_reported_available_);
+  }
   watcher_ = std::thread([this] { WatchLoop(); });
 }
 
@@ -208,6 +250,11 @@ void WorkerPool::Stop() {
     stopping_ = true;
   }
   if (watcher_.joinable()) watcher_.join();
+  // Only the watcher thread and Start() start calls; with it gone, cancel the Watches and wait for every call.
+  for (size_t i = 0; i < size(); ++i) DropWatch(i, /*mark_unhealthy=*/false, "");
+  while (!own_calls_.WaitForZero(absl::Seconds(5))) {
+    OCTET_LOG(WARNING, "router") << own_calls_.count() << " health calls still running 5s after they were cancelled";
+  }
 }
 
 size_t WorkerPool::NumListed() const {
@@ -286,7 +333,9 @@ void WorkerPool::OnCallEnd(size_t worker, int64_t estimated_tokens, CallOutcome 
 
 void WorkerPool::ReportUnavailable(size_t worker, std::string_view reason) {
   if (slots_[worker]->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) return;
-  SetHealthy(worker, false, reason, /*log_unchanged=*/false);
+  // Its Watch may not have noticed yet (or may be on a connection that is gone): a new one decides when it is back.
+  DropWatch(worker, /*mark_unhealthy=*/true, reason);
+  ReportIfChanged();
 }
 
 void WorkerPool::SetHealthy(size_t worker, bool healthy, std::string_view reason, bool log_unchanged) {
@@ -299,90 +348,202 @@ void WorkerPool::SetHealthy(size_t worker, bool healthy, std::string_view reason
   }
 }
 
-void WorkerPool::CheckAll(bool log_all) {
-  // One Check and one GetLoad per worker, all in flight at once; the callbacks only record results, this thread
-  // applies them.
-  struct Round {
-    absl::Mutex mu;
-    size_t pending ABSL_GUARDED_BY(mu) = 0;
-    std::vector<std::string> failure ABSL_GUARDED_BY(mu);  // empty string: SERVING
-    std::vector<bool> done ABSL_GUARDED_BY(mu);
-  };
+std::shared_ptr<HealthWatch> WorkerPool::StartWatch(size_t worker) {
+  Worker& w = *slots_[worker];
+  if (w.check_fallback.load(std::memory_order_acquire)) return nullptr;
+  std::shared_ptr<HealthWatch> watch;
+  {
+    absl::MutexLock lock(&w.watch_mu);
+    if (w.watch != nullptr) return nullptr;
+    watch = HealthWatch::Create(
+        {.on_status = [this, worker](const HealthWatch* stream,
+                                     HealthWatch::ServingStatus status) { OnWatchStatus(worker, stream, status); },
+         .on_end = [this, worker](const HealthWatch* stream,
+                                  const grpc::Status& status) { OnWatchEnd(worker, stream, status); }},
+        &own_calls_);
+    w.watch = watch;
+  }
+  // Started outside watch_mu, which its callbacks take. Were it dropped in between, it is already cancelled and
+  // ends at once.
+  watch->Start(w.health.get());
+  return watch;
+}
+
+void WorkerPool::DropWatch(size_t worker, bool mark_unhealthy, std::string_view reason) {
+  Worker& w = *slots_[worker];
+  std::shared_ptr<HealthWatch> watch;
+  {
+    absl::MutexLock lock(&w.watch_mu);
+    watch = std::move(w.watch);
+    if (mark_unhealthy) SetHealthy(worker, false, reason, /*log_unchanged=*/false);
+  }
+  // Outside watch_mu: cancelling may run the stream's last callbacks, which take it (and find the stream dropped).
+  if (watch != nullptr) watch->Cancel();
+}
+
+void WorkerPool::OnWatchStatus(size_t worker, const HealthWatch* watch, HealthWatch::ServingStatus status) {
+  Worker& w = *slots_[worker];
+  {
+    absl::MutexLock lock(&w.watch_mu);
+    if (w.watch.get() != watch) return;  // a dropped stream's last words
+    const bool serving = status == HealthCheckResponse::SERVING;
+    SetHealthy(worker, serving,
+               serving ? "" : absl::StrCat("health status ", HealthCheckResponse::ServingStatus_Name(status)),
+               log_every_result_.load(std::memory_order_relaxed));
+  }
+  ReportIfChanged();
+}
+
+void WorkerPool::OnWatchEnd(size_t worker, const HealthWatch* watch, const grpc::Status& status) {
+  Worker& w = *slots_[worker];
+  {
+    absl::MutexLock lock(&w.watch_mu);
+    if (w.watch.get() != watch) return;
+    w.watch = nullptr;  // the next round starts a new one
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      w.check_fallback.store(true, std::memory_order_release);
+      OCTET_LOG(INFO, "router") << "worker " << w.address << " has no health Watch (" << StatusText(status)
+                                << "); checking it every round instead";
+    }
+    SetHealthy(
+        worker, false, absl::StrCat("health watch ended: ", StatusText(status)),
+        log_every_result_.load(std::memory_order_relaxed) && status.error_code() != grpc::StatusCode::UNIMPLEMENTED);
+  }
+  ReportIfChanged();
+}
+
+std::vector<std::string> WorkerPool::CheckWorkers(const std::vector<size_t>& workers, absl::Time deadline) {
+  if (workers.empty()) return {};
   struct Call {
     grpc::ClientContext context;
     HealthCheckRequest request;
     HealthCheckResponse response;
   };
+  auto group = std::make_shared<CallGroup>(workers.size());
+  for (size_t k = 0; k < workers.size(); ++k) {
+    auto call = std::make_shared<Call>();
+    call->context.set_deadline(absl::ToChronoTime(deadline));
+    own_calls_.Begin();
+    slots_[workers[k]]->health->async()->Check(
+        &call->context, &call->request, &call->response, [this, group, call, k](grpc::Status status) {
+          std::string failure;
+          if (!status.ok()) {
+            failure = absl::StrCat("health check failed: ", StatusText(status));
+          } else if (call->response.status() != HealthCheckResponse::SERVING) {
+            failure = absl::StrCat("health status ", HealthCheckResponse::ServingStatus_Name(call->response.status()));
+          }
+          group->Finish(k, std::move(failure));
+          own_calls_.End();  // last: Stop() may return from here on
+        });
+  }
+  group->Wait(deadline);
+  std::vector<std::string> failures(workers.size());
+  for (size_t k = 0; k < workers.size(); ++k) {
+    failures[k] = group->Result(k).value_or("health check did not complete");
+  }
+  return failures;
+}
+
+void WorkerPool::PollWorkers(const std::vector<size_t>& workers, absl::Time deadline, bool log_all) {
+  const std::vector<std::string> failures = CheckWorkers(workers, deadline);
+  for (size_t k = 0; k < workers.size(); ++k) SetHealthy(workers[k], failures[k].empty(), failures[k], log_all);
+}
+
+std::shared_ptr<WorkerPool::CallGroup> WorkerPool::RequestLoads(const std::vector<size_t>& workers,
+                                                                absl::Time deadline) {
   struct LoadCall {
     grpc::ClientContext context;
     v1::GetLoadRequest request;
     v1::WorkerLoad response;
   };
+  auto loads = std::make_shared<CallGroup>(workers.size());
+  for (size_t k = 0; k < workers.size(); ++k) {
+    Worker* w = slots_[workers[k]].get();
+    auto load = std::make_shared<LoadCall>();
+    load->context.set_deadline(absl::ToChronoTime(deadline));
+    own_calls_.Begin();
+    w->control->async()->GetLoad(
+        &load->context, &load->request, &load->response, [this, loads, load, w, k](grpc::Status status) {
+          if (status.ok()) {
+            const v1::WorkerLoad& r = load->response;
+            w->draining.store(r.draining(), std::memory_order_release);
+            absl::MutexLock lock(&w->mu);
+            w->load.reported = true;
+            w->load.draining = r.draining();
+            w->load.tokens_in_flight = r.num_tokens_in_flight();
+            w->load.kv_capacity_tokens = r.kv_capacity_tokens();
+            w->load.kv_cache_usage = r.kv_cache_usage();
+            w->load.num_waiting = r.num_waiting();
+            w->load.router_tokens_since = 0;  // the report counts what was sent before it
+          }
+          loads->Finish(k, status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? StatusText(status) : "");
+          own_calls_.End();  // last: Stop() may return from here on
+        });
+  }
+  return loads;
+}
+
+void WorkerPool::RunRound(bool log_all) {
   std::vector<size_t> workers;
   for (size_t i = 0; i < size(); ++i) {
     if (IsListed(i)) workers.push_back(i);
   }
-  auto round = std::make_shared<Round>();
-  {
-    absl::MutexLock lock(&round->mu);
-    round->pending = 2 * workers.size();
-    round->failure.assign(workers.size(), "");
-    round->done.assign(workers.size(), false);
-  }
-  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(options_.health_check_timeout);
+  const absl::Time deadline = absl::Now() + options_.health_check_timeout;
+  const std::shared_ptr<CallGroup> loads = RequestLoads(workers, deadline);
+  // Health: a Watch where none runs (the previous one ended, or the worker is new or listed again), a Check where
+  // Watch is unimplemented.
+  std::vector<size_t> polled;
+  std::vector<std::shared_ptr<HealthWatch>> started(workers.size());  // by k: the Watch started in this round
   for (size_t k = 0; k < workers.size(); ++k) {
-    Worker* w = slots_[workers[k]].get();
-    auto call = std::make_shared<Call>();
-    call->context.set_deadline(deadline);
-    w->health->async()->Check(&call->context, &call->request, &call->response, [round, call, k](grpc::Status status) {
-      std::string failure;
-      if (!status.ok()) {
-        failure = absl::StrCat(
-            "health check failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ": ",
-            status.error_message());
-      } else if (call->response.status() != HealthCheckResponse::SERVING) {
-        failure = absl::StrCat("health status ", HealthCheckResponse::ServingStatus_Name(call->response.status()));
-      }
-      absl::MutexLock lock(&round->mu);
-      round->failure[k] = std::move(failure);
-      round->done[k] = true;
-      --round->pending;
-    });
-    // The load report: applied on arrival (a worker without WorkerControl just never reports).
-    auto load = std::make_shared<LoadCall>();
-    load->context.set_deadline(deadline);
-    w->control->async()->GetLoad(&load->context, &load->request, &load->response,
-                                 [round, load, w](grpc::Status status) {
-                                   if (status.ok()) {
-                                     const v1::WorkerLoad& r = load->response;
-                                     w->draining.store(r.draining(), std::memory_order_release);
-                                     absl::MutexLock lock(&w->mu);
-                                     w->load.reported = true;
-                                     w->load.draining = r.draining();
-                                     w->load.tokens_in_flight = r.num_tokens_in_flight();
-                                     w->load.kv_capacity_tokens = r.kv_capacity_tokens();
-                                     w->load.kv_cache_usage = r.kv_cache_usage();
-                                     w->load.num_waiting = r.num_waiting();
-                                     w->load.router_tokens_since = 0;  // the report counts what was sent before it
-                                   }
-                                   absl::MutexLock lock(&round->mu);
-                                   --round->pending;
-                                 });
-  }
-  absl::MutexLock lock(&round->mu);
-  // The deadline bounds every call; the extra second only guards against a lost callback.
-  auto all_done = [&round]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) { return round->pending == 0; };
-  round->mu.AwaitWithTimeout(absl::Condition(&all_done), options_.health_check_timeout + absl::Seconds(1));
-  for (size_t k = 0; k < workers.size(); ++k) {
-    if (!round->done[k]) {
-      SetHealthy(workers[k], false, "health check did not complete", log_all);
+    if (slots_[workers[k]]->check_fallback.load(std::memory_order_acquire)) {
+      polled.push_back(workers[k]);
     } else {
-      SetHealthy(workers[k], round->failure[k].empty(), round->failure[k], log_all);
+      started[k] = StartWatch(workers[k]);
     }
+  }
+  PollWorkers(polled, deadline, log_all);
+  std::vector<size_t> fell_back;
+  for (size_t k = 0; k < workers.size(); ++k) {
+    const size_t worker = workers[k];
+    if (started[k] == nullptr) continue;
+    if (!started[k]->AwaitFirstResult(deadline)) {
+      if (log_all) {
+        OCTET_LOG(WARNING, "router") << "worker " << slots_[worker]->address
+                                     << " is unhealthy: no health status within "
+                                     << absl::FormatDuration(options_.health_check_timeout);
+      }
+    } else if (slots_[worker]->check_fallback.load(std::memory_order_acquire)) {
+      fell_back.push_back(worker);
+    }
+  }
+  // Found without Watch just now: checked at once rather than left out until the next round.
+  PollWorkers(fell_back, absl::Now() + options_.health_check_timeout, log_all);
+  loads->Wait(deadline);
+  // A healthy worker whose Watch ran before this round but that left its load report unanswered may sit behind a
+  // connection that silently went away, where its Watch would never say so: a Check decides. If that goes
+  // unanswered too (or fails), the worker is taken out and its Watch restarted.
+  std::vector<size_t> suspects;
+  for (size_t k = 0; k < workers.size(); ++k) {
+    const size_t worker = workers[k];
+    const std::optional<std::string> failure = loads->Result(k);
+    if ((failure.has_value() && failure->empty()) || started[k] != nullptr ||
+        slots_[worker]->check_fallback.load(std::memory_order_acquire) || !IsHealthy(worker)) {
+      continue;
+    }
+    suspects.push_back(worker);
+  }
+  const std::vector<std::string> failures = CheckWorkers(suspects, absl::Now() + options_.health_check_timeout);
+  for (size_t k = 0; k < suspects.size(); ++k) {
+    if (failures[k].empty()) continue;
+    DropWatch(suspects[k], /*mark_unhealthy=*/true,
+              absl::StrCat("no answer to its load report within ", absl::FormatDuration(options_.health_check_timeout),
+                           ", and ", failures[k]));
   }
 }
 
 void WorkerPool::ReportIfChanged() {
+  absl::MutexLock lock(&report_mu_);
+  if (!reporting_) return;  // Start() reports its first round itself
   const size_t available = NumHealthy();
   if (available == last_reported_available_) return;
   last_reported_available_ = available;
@@ -401,7 +562,7 @@ void WorkerPool::WatchLoop() {
       Resolve();
       next_resolve = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.dns_refresh_interval);
     }
-    CheckAll(/*log_all=*/false);
+    RunRound(/*log_all=*/false);
     ReportIfChanged();
   }
 }

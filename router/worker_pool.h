@@ -1,6 +1,7 @@
 // The router's view of its workers: who they are (a static list, or the addresses a DNS name resolves to, re-resolved
-// periodically), whether they are healthy (grpc.health.v1 checks), how loaded they are (their WorkerControl load
-// reports plus the calls this router sent since), and whether a circuit breaker has taken them out after failures.
+// periodically), whether they are healthy (a grpc.health.v1 Watch stream per worker, Check polling for workers
+// without Watch), how loaded they are (their WorkerControl load reports plus the calls this router sent since), and
+// whether a circuit breaker has taken them out after failures.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "octet/v1/generation.grpc.pb.h"
 #include "octet/v1/worker.grpc.pb.h"
+#include "router/health_watch.h"
+#include "router/inflight_calls.h"
 
 namespace octet::router {
 
@@ -44,7 +47,9 @@ struct WorkerTlsOptions {
 };
 
 struct WorkerPoolOptions {
-  // How often each worker is health-checked and asked for its load, and how long one round may take.
+  // A round every health_check_interval: every listed worker is asked for its load, a worker whose Watch stream
+  // ended gets a new one (so the interval is the backoff between Watch attempts), and a worker without Watch is
+  // sent a Check. health_check_timeout bounds each call of a round (and a new Watch's first message in Start()).
   absl::Duration health_check_interval = absl::Milliseconds(250);
   absl::Duration health_check_timeout = absl::Milliseconds(300);
   // --workers-dns: NAME:PORT re-resolved every dns_refresh_interval (empty = the static list only).
@@ -83,19 +88,23 @@ struct WorkerLoadView {
 class WorkerPool {
  public:
   static constexpr size_t kMaxWorkers = 4096;  // slots are never reused for another address, so indices stay valid
-  // Called on the watcher thread whenever the number of available workers changes (and once from Start()).
+  // Called whenever the number of available workers changes: once from Start(), then from the watcher thread or
+  // the gRPC thread that saw the change (a Watch message), one call at a time. Must not call back into the pool's
+  // reporting (it may read the pool).
   using HealthListener = std::function<void(size_t num_available)>;
 
   WorkerPool(std::vector<std::string> addresses, WorkerPoolOptions options);
-  ~WorkerPool();  // stops the watcher
+  ~WorkerPool();  // Stop()
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Resolves the DNS target (if any) and runs one round of health checks and load reports (bounded by the check
-  // timeout), reports it to the listener, then starts the watcher thread. Workers count as unhealthy until a
-  // check says SERVING.
+  // Resolves the DNS target (if any), starts a Watch on every listed worker and asks each for its load, waits for
+  // the first Watch messages and the load reports (bounded by the check timeout), reports the result to the
+  // listener, then starts the watcher thread. Workers count as unhealthy until their health says SERVING.
   void Start(HealthListener listener);
-  // Stops and joins the watcher thread. Channels and stubs stay usable until the pool is destroyed.
+  // Stops and joins the watcher thread, cancels every Watch and waits until no call of the pool's own (Watch,
+  // Check, GetLoad) is left, so no callback runs after it returns. Channels and stubs stay usable until the pool
+  // is destroyed. Idempotent.
   void Stop();
 
   // Workers ever known (indices 0..size()-1 stay valid); NumListed: those in the current list or resolution.
@@ -118,8 +127,9 @@ class WorkerPool {
   void OnCallEnd(size_t worker, int64_t estimated_tokens, CallOutcome outcome);
 
   // A call to `worker` failed with UNAVAILABLE. When its channel is not connected (the worker died or cannot be
-  // reached) the worker is marked unhealthy at once, ahead of the next check, which marks it healthy again when it
-  // passes. A connected worker that answered UNAVAILABLE itself is left to the health checks (no flapping).
+  // reached) the worker is marked unhealthy at once and its Watch is restarted on the next round, whose first
+  // message marks it healthy again. A connected worker that answered UNAVAILABLE itself is left to its health
+  // (no flapping).
   void ReportUnavailable(size_t worker, std::string_view reason);
 
  private:
@@ -134,17 +144,40 @@ class WorkerPool {
     std::atomic<bool> draining{false};
     std::atomic<int> consecutive_failures{0};
     std::atomic<int64_t> circuit_open_until_ns{0};  // steady clock; 0 = closed
+    std::atomic<bool> check_fallback{false};        // its Watch was UNIMPLEMENTED: polled with Check from then on
     mutable absl::Mutex mu;
     WorkerLoadView load ABSL_GUARDED_BY(mu);
+    // The running Watch (null when none). Only the current one may change `healthy`; taking it out of the slot,
+    // under watch_mu, is what makes the pool stop listening to it.
+    absl::Mutex watch_mu;
+    std::shared_ptr<HealthWatch> watch ABSL_GUARDED_BY(watch_mu);
   };
+
+  class CallGroup;
 
   // Makes `addresses` the listed workers: new ones get a slot, missing ones are unlisted (their running calls go on).
   void SetListed(const std::vector<std::string>& addresses);
   void Resolve();
-  // One round: a Check and a GetLoad on every listed worker in parallel, then waits for all of them. Logs
-  // transitions (every worker's state when `log_all`).
-  void CheckAll(bool log_all);
+  // One round on every listed worker: GetLoad, a new Watch where none runs (Check where Watch is unimplemented),
+  // then waits for them, bounded by the check timeout. Logs transitions (every worker's state when `log_all`).
+  void RunRound(bool log_all);
+  // Sends GetLoad to each of `workers`, applying each report on arrival (a worker without WorkerControl just never
+  // reports); the group's failures note the calls that got no answer (DEADLINE_EXCEEDED).
+  std::shared_ptr<CallGroup> RequestLoads(const std::vector<size_t>& workers, absl::Time deadline);
+  // Sends a Check to each of `workers`; returns once all came back or `deadline` passed, with each one's failure
+  // ("" when it said SERVING).
+  std::vector<std::string> CheckWorkers(const std::vector<size_t>& workers, absl::Time deadline);
+  // CheckWorkers, then marks each worker healthy or not by its answer.
+  void PollWorkers(const std::vector<size_t>& workers, absl::Time deadline, bool log_all);
+  // Starts a Watch on `worker` unless one is running or it uses Check; returns it (null when none was started).
+  std::shared_ptr<HealthWatch> StartWatch(size_t worker);
+  // Takes the Watch out of the slot and cancels it (the next round starts a new one); with `mark_unhealthy`, marks
+  // the worker unhealthy in the same step, so that the old stream cannot mark it healthy again.
+  void DropWatch(size_t worker, bool mark_unhealthy, std::string_view reason);
+  void OnWatchStatus(size_t worker, const HealthWatch* watch, HealthWatch::ServingStatus status);
+  void OnWatchEnd(size_t worker, const HealthWatch* watch, const grpc::Status& status);
   void SetHealthy(size_t worker, bool healthy, std::string_view reason, bool log_unchanged);
+  // Tells the listener if the number of available workers changed (from any thread; not before Start reported).
   void ReportIfChanged();
   void WatchLoop();
 
@@ -152,8 +185,15 @@ class WorkerPool {
   std::vector<std::unique_ptr<Worker>> slots_;  // kMaxWorkers entries, filled in order, never moved
   std::atomic<size_t> num_slots_{0};
   absl::Mutex membership_mu_;  // serializes SetListed
-  HealthListener listener_;
-  size_t last_reported_available_ = 0;  // touched by Start() and then only by the watcher thread
+  HealthListener listener_;    // set by Start() before any call of the pool's own
+  // Start's first round logs every result; later only transitions.
+  std::atomic<bool> log_every_result_{true};
+  // The pool's calls still running (Watch reactors not yet destroyed, Check and GetLoad callbacks not yet run).
+  InflightCalls own_calls_;
+
+  absl::Mutex report_mu_;
+  bool reporting_ ABSL_GUARDED_BY(report_mu_) = false;  // from the end of Start's first round
+  size_t last_reported_available_ ABSL_GUARDED_BY(report_mu_) = 0;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

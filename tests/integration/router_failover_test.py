@@ -199,6 +199,9 @@ def test_the_inflight_bound_refuses_at_once(stubs):
         stub = stubs.generation_pb2_grpc.GenerationStub(grpc.insecure_channel(address))
         harness.wait_until(lambda: generate(stub, pb, "x", 1, timeout=10)[0] == "completed", timeout=20,
                            what="router ready")
+        # The readiness call ends for the client a moment before the router releases it.
+        harness.wait_until(lambda: value(scrape(metrics), "octet_router_inflight_requests") == 0, timeout=5,
+                           what="the router is idle")
         long = [stub.Generate(pb.GenerateRequest(prompt="while True:", sampling=pb.SamplingParams(
             max_tokens=200, temperature=0, ignore_eos=True)), timeout=60) for _ in range(2)]
         for call in long:

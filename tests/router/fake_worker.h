@@ -31,11 +31,12 @@ class FakeWorkerControl final : public v1::WorkerControl::Service {
 
 class FakeWorker final : public v1::Generation::Service {
  public:
-  // with_load_reports: also serve WorkerControl.GetLoad (control()), as real workers do.
-  explicit FakeWorker(bool with_load_reports = false) {
+  // with_load_reports: also serve WorkerControl.GetLoad (control()), as real workers do. port: 0 picks a free one;
+  // another one (e.g. a stopped worker's) is bound as it is.
+  explicit FakeWorker(bool with_load_reports = false, int port = 0) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(this);
     if (with_load_reports) builder.RegisterService(&control_);
     server_ = builder.BuildAndStart();

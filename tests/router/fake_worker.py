@@ -32,6 +32,8 @@ class FakeWorker:
     chunk_delay     seconds before each chunk
     abort_with      (grpc.StatusCode, message): fail Generate after `abort_after` chunks, and unary calls at once
     hold_last_chunk a threading.Event the last text chunk waits for (at most 20 s)
+    health_watch    False: the health service answers Watch with UNIMPLEMENTED (Check only), so a router polls it
+                    (read by start())
     """
 
     def __init__(self, stubs, name: str, port: Optional[int] = None):
@@ -44,6 +46,7 @@ class FakeWorker:
         self.abort_with: Optional[tuple] = None
         self.abort_after = 0
         self.hold_last_chunk: Optional[threading.Event] = None
+        self.health_watch = True
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._server: Optional[grpc.Server] = None
@@ -55,7 +58,8 @@ class FakeWorker:
         # so_reuseport off: a port clash fails loudly instead of two servers sharing the port.
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=32), options=[("grpc.so_reuseport", 0)])
         self.stubs.generation_pb2_grpc.add_GenerationServicer_to_server(_Servicer(self), server)
-        self._health = self.stubs.health.HealthServicer()
+        health = self.stubs.health.HealthServicer()
+        self._health = health if self.health_watch else _CheckOnlyHealth(health)
         self.stubs.health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if server.add_insecure_port(self.address) != self.port:
             raise RuntimeError(f"fake worker {self.name}: cannot listen on {self.address}")
@@ -147,3 +151,19 @@ class _Servicer:
         return self.pb.ModelInfo(model_name=f"fake-{self.w.name}", architecture="qwen3", context_length=4096,
                                  weight_dtype="fp8_e4m3", compute_dtype="fp32", kv_cache_dtype="fp8_e4m3",
                                  vocab_size=151936, backend="cpu")
+
+
+class _CheckOnlyHealth:
+    """grpc.health.v1 without Watch, as some health services are: grpcio's servicer for Check, UNIMPLEMENTED Watch."""
+
+    def __init__(self, servicer):
+        self._servicer = servicer
+
+    def Check(self, request, context):
+        return self._servicer.Check(request, context)
+
+    def Watch(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Watch is not implemented")
+
+    def set(self, service, status):
+        self._servicer.set(service, status)

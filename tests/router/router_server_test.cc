@@ -81,7 +81,7 @@ TEST_F(RouterServerTest, RetriesOnAnotherWorkerWhenOneIsUnreachable) {
   testing::FakeWorker a;
   testing::FakeWorker b;
   StartRouter({a.address(), b.address()});
-  a.Shutdown();  // the router still believes `a` is healthy until its next check
+  a.Shutdown();  // the request may reach `a` before its health watch ends: then it is retried on `b`
   for (int i = 0; i < 2; ++i) {
     std::vector<std::string> texts;
     EXPECT_TRUE(Generate(texts).ok());

@@ -168,9 +168,10 @@ def test_round_robin_spreads_requests_over_two_workers(stubs, make_worker, make_
 
 def test_worker_going_down_is_marked_unhealthy_and_skipped(stubs, make_worker, make_router):
     a, b = make_worker("a"), make_worker("b")
-    router = make_router([a, b])
+    # Rounds an hour apart: the end of `a`'s health Watch stream takes it out at once.
+    router = make_router([a, b], "--health_check_interval=1h")
     a.stop()
-    router.wait_for_log(rf"worker 127\.0\.0\.1:{a.port} is unhealthy", timeout=5)
+    router.wait_for_log(rf"worker 127\.0\.0\.1:{a.port} is unhealthy: health watch ended", timeout=1)
     for _ in range(6):
         assert texts(router.stub.Generate(request(stubs), timeout=RPC_TIMEOUT)) == expected_texts(5)
     assert len(b.calls_of("Generate")) == 6
@@ -192,9 +193,11 @@ def test_worker_coming_back_is_used_again(stubs, make_worker, make_router):
 
 
 def test_unreachable_worker_is_retried_on_another_before_the_first_message(stubs, make_worker, make_router):
-    a, b = make_worker("a"), make_worker("b")
-    # Health checks far apart: the router learns that `a` is gone only from a failed call.
+    # `a` has no health Watch (whose end would tell the router at once) and is checked every hour: the router
+    # learns that it is gone only from a failed call.
+    a, b = make_worker("a", health_watch=False), make_worker("b")
     router = make_router([a, b], "--health_check_interval=1h")
+    router.wait_for_log(rf"worker 127\.0\.0\.1:{a.port} has no health Watch")
     a.stop()
     for _ in range(4):
         assert texts(router.stub.Generate(request(stubs), timeout=RPC_TIMEOUT)) == expected_texts(5)
